@@ -1,0 +1,318 @@
+/*
+ * check_routed_store - the database and threading: the schema, storing a
+ * record once, contacts, and conversations joined by In-Reply-To and
+ * References (the agent's own replies included).
+ */
+#include "check_routed_fixture.h"
+
+START_TEST(test_schema)
+{
+	struct fixture *f = fixture_new();
+	g_autofree char *mode = NULL, *db = g_strdup(f->st->path);
+	g_autoptr(GError) err = NULL;
+	sqlite3 *other;
+
+	ck_assert_int_eq(sql_int(f, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(sql_int(f, "PRAGMA foreign_keys", NULL), 1);
+	ck_assert_int_eq(sql_int(f, "PRAGMA synchronous", NULL), 2);	/* FULL */
+	mode = sql_text(f, "PRAGMA journal_mode");
+	ck_assert_str_eq(mode, "wal");
+
+	/* opening it again migrates nothing and loses nothing */
+	incoming(f, "support/1/1", "support", "hello");
+	store_close(f->st);
+	f->st = store_open(db, &err);
+	ck_assert_msg(f->st != NULL, "%s", err ? err->message : "");
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages", NULL), 1);
+
+	/* a database from a newer routed is refused, not damaged */
+	store_close(f->st);
+	f->st = NULL;
+	ck_assert_int_eq(sqlite3_open(db, &other), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(other, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	ck_assert(store_open(db, &err) == NULL);
+	ck_assert(strstr(err->message, "newer") != NULL);
+	f->st = NULL;
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_dedup)
+{
+	struct fixture *f = fixture_new();
+	g_autoptr(GPtrArray) parts = raw_parts("RAW MESSAGE", "%PDF-1.4 ...", NULL);
+	g_autoptr(GError) err = NULL;
+	struct thread_result first = { 0 }, again = { 0 };
+	json_t *r = rec("support/1700000000/42", "support", "abc@example.net", NULL, NULL,
+	    "zoe@example.net", "Où est ma commande ?");
+
+	json_object_set_new(r, "attachments", json_pack("[{s:s, s:s, s:I, s:n, s:b}]",
+	    "filename", "invoice.pdf", "content_type", "application/pdf", "size", (json_int_t)12,
+	    "content_id", "inline", 0));
+	ck_assert(store_begin(f->st, &err));
+	ck_assert_msg(thread_store(f->st, f->cfg, r, parts, f->events, &first, &err), "%s",
+	    err ? err->message : "");
+	ck_assert(!first.duplicate);
+	ck_assert_int_gt(first.conversation, 0);
+	ck_assert_str_eq(first.subject, "Où est ma commande ?");
+	/* a re-send, in the same batch or a later one: nothing written */
+	ck_assert(thread_store(f->st, f->cfg, r, parts, f->events, &again, &err));
+	ck_assert(store_commit(f->st, &err));
+	ck_assert(again.duplicate);
+	ck_assert_int_eq(again.conversation, first.conversation);
+
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages", NULL), 1);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM conversations", NULL), 1);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM attachments", NULL), 1);
+	ck_assert_int_eq(sql_int(f, "SELECT length(raw) FROM messages WHERE \"key\" = ?",
+	    "support/1700000000/42"), strlen("RAW MESSAGE"));
+	ck_assert_int_eq(sql_int(f, "SELECT uidvalidity FROM messages WHERE \"key\" = ?",
+	    "support/1700000000/42"), 1700000000);
+	ck_assert_int_eq(sql_int(f, "SELECT length(data) FROM attachments WHERE filename = ?",
+	    "invoice.pdf"), strlen("%PDF-1.4 ..."));
+	ck_assert_int_eq(sql_int(f,
+	    "SELECT count(*) FROM conversations WHERE status = 'queued' AND \"group\" = ?",
+	    "support"), 1);
+	thread_result_clear(&first);
+	thread_result_clear(&again);
+	json_decref(r);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_thread_in_reply_to)
+{
+	struct fixture *f = fixture_new();
+	gint64 a = incoming(f, "support/1/1", "support", "Order 17");
+	struct thread_result b = deliver(f, rec("support/1/2", "support", "b@customer.example",
+	    "support/1/1@customer.example", NULL, "zoe@example.net", "Re: Order 17"));
+	gint64 c = incoming(f, "support/1/3", "support", "Another question");
+
+	ck_assert(!b.duplicate);
+	ck_assert_int_eq(b.conversation, a);
+	ck_assert_int_ne(c, a);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM conversations", NULL), 2);
+	/* the conversation keeps its first message's subject */
+	ck_assert_str_eq(b.subject, "Order 17");
+	thread_result_clear(&b);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_thread_references)
+{
+	struct fixture *f = fixture_new();
+	gint64 a = incoming(f, "support/1/1", "support", "Order 17");
+	gint64 b = incoming(f, "support/1/2", "support", "Order 18");
+	/* In-Reply-To names nothing known; References does */
+	struct thread_result r1 = deliver(f, rec("support/1/3", "support", "c@customer.example",
+	    "lost@elsewhere.example", json_pack("[s, s]", "unknown@elsewhere.example",
+	    "support/1/1@customer.example"), "zoe@example.net", "Re: Order 17"));
+	/* several known: the nearest (the last) wins */
+	struct thread_result r2 = deliver(f, rec("support/1/4", "support", "d@customer.example",
+	    NULL, json_pack("[s, s]", "support/1/1@customer.example", "support/1/2@customer.example"),
+	    "zoe@example.net", "Re: both"));
+
+	ck_assert_int_eq(r1.conversation, a);
+	ck_assert_int_eq(r2.conversation, b);
+	thread_result_clear(&r1);
+	thread_result_clear(&r2);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_thread_agent_reply)
+{
+	struct fixture *f = fixture_new();
+	g_autoptr(GPtrArray) sent = raw_parts("From: support@example.com\r\n\r\nHello Zoë\r\n", NULL);
+	gint64 a;
+	json_t *rep, *msg;
+	struct thread_result follow;
+
+	ready(f, "alice");
+	a = incoming(f, "support/1/1", "support", "Order 17");
+	ck_assert_int_eq(event_count(f, "alice", "assigned", a), 1);
+
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:s}",
+	    "message_id", "r1@support.example.com", "in_reply_to", "support/1/1@customer.example",
+	    "subject", "Re: Order 17", "from_name", "Support", "from_addr", "support@example.com",
+	    "to", "name", "Zoë", "addr", "zoe@example.net", "text_body", "Hello Zoë");
+	rep = call_parts(f, sent, "{s:s, s:s, s:I, s:o}", "op", "reply", "agent", "alice",
+	    "conversation", (json_int_t)a, "message", msg);
+	ck_assert_msg(rep_ok(rep), "%s", rep_error(rep));
+	ck_assert_int_gt(json_integer_value(json_object_get(rep, "message")), 0);
+	ck_assert_int_eq(sql_int(f,
+	    "SELECT conversation FROM messages WHERE \"key\" = ? AND direction = 'out'",
+	    "out/r1@support.example.com"), a);
+	json_decref(rep);
+
+	/* the customer answers the agent's reply: same conversation, and the
+	 * agent holding it hears of it */
+	follow = deliver(f, rec("support/1/2", "support", "f@customer.example",
+	    "r1@support.example.com", json_pack("[s, s]", "support/1/1@customer.example",
+	    "r1@support.example.com"), "zoe@example.net", "Re: Re: Order 17"));
+	ck_assert_int_eq(follow.conversation, a);
+	ck_assert_int_eq(event_count(f, "alice", "message", a), 1);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages WHERE conversation = "
+	    "(SELECT conversation FROM messages WHERE \"key\" = ?)", "support/1/1"), 3);
+	thread_result_clear(&follow);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_contacts)
+{
+	struct fixture *f = fixture_new();
+	struct thread_result a = deliver(f, rec("support/1/1", "support", "a@x", NULL, NULL,
+	    "Zoe@Example.NET", "one"));
+	struct thread_result b = deliver(f, rec("support/1/2", "support", "b@x", NULL, NULL,
+	    "zoe@example.net", "two"));
+	struct thread_result c = deliver(f, rec("support/1/3", "support", "c@x", NULL, NULL,
+	    "max@example.net", "three"));
+	g_autofree char *addr = NULL;
+	gint64 ca, cb, cc;
+
+	ca = sql_int(f, "SELECT contact FROM messages WHERE \"key\" = ?", "support/1/1");
+	cb = sql_int(f, "SELECT contact FROM messages WHERE \"key\" = ?", "support/1/2");
+	cc = sql_int(f, "SELECT contact FROM messages WHERE \"key\" = ?", "support/1/3");
+	ck_assert_int_gt(ca, 0);
+	ck_assert_int_eq(ca, cb);
+	ck_assert_int_ne(ca, cc);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM contacts", NULL), 2);
+	addr = sql_str(f, "SELECT addr FROM contacts WHERE id = ?", ca);
+	ck_assert_str_eq(addr, "zoe@example.net");
+	/* the conversation's contact is its first message's */
+	ck_assert_int_eq(sql_int(f, "SELECT contact FROM conversations WHERE id = "
+	    "(SELECT conversation FROM messages WHERE \"key\" = ?)", "support/1/2"), ca);
+	ck_assert_int_eq(thread_contact(f->st, "  ZOE@example.net ", NULL, NULL), ca);
+	ck_assert_int_eq(thread_contact(f->st, "", "Nobody", NULL), 0);
+	thread_result_clear(&a);
+	thread_result_clear(&b);
+	thread_result_clear(&c);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_reopen)
+{
+	struct fixture *f = fixture_new();
+	g_autofree char *queued_before = NULL, *queued_after = NULL, *st1 = NULL, *st2 = NULL;
+	struct thread_result follow;
+	gint64 a;
+
+	ready(f, "alice");
+	a = incoming(f, "support/1/1", "support", "Order 17");
+	queued_before = sql_str(f, "SELECT queued_at FROM conversations WHERE id = ?", a);
+	expect_ok(f, "{s:s, s:s, s:I, s:s}", "op", "disposition", "agent", "alice",
+	    "conversation", (json_int_t)a, "disposition", "DONE");
+	st1 = status_of(f, a);
+	ck_assert_str_eq(st1, "closed");
+	expect_ok(f, "{s:s, s:s, s:s}", "op", "state", "agent", "alice", "state", "paused");
+
+	follow = deliver(f, rec("support/1/2", "support", "f@customer.example",
+	    "support/1/1@customer.example", NULL, "zoe@example.net", "Re: Order 17"));
+	ck_assert_int_eq(follow.conversation, a);
+	st2 = status_of(f, a);
+	ck_assert_str_eq(st2, "queued");
+	queued_after = sql_str(f, "SELECT queued_at FROM conversations WHERE id = ?", a);
+	ck_assert_str_gt(queued_after, queued_before);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM conversations WHERE disposition IS NULL"
+	    " AND agent IS NULL AND closed_at IS NULL AND \"group\" = ?", "support"), 1);
+	/* the disposition stays on record */
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM dispositions WHERE disposition = ?",
+	    "DONE"), 1);
+	thread_result_clear(&follow);
+	fixture_free(f);
+}
+END_TEST
+
+/* Records that cannot be stored: refused as bad requests, nothing written. */
+static const struct {
+	const char *name;
+	const char *meta;
+	int frames;		/* payload frames */
+} bad_records[] = {
+	{ "no key", "{\"account\":\"support\"}", 1 },
+	{ "empty key", "{\"key\":\"\",\"account\":\"support\"}", 1 },
+	{ "key not a string", "{\"key\":42,\"account\":\"support\"}", 1 },
+	{ "no account", "{\"key\":\"support/1/1\"}", 1 },
+	{ "unknown account", "{\"key\":\"nobody/1/1\",\"account\":\"nobody\"}", 1 },
+	{ "no raw frame", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 0 },
+	{ "attachment without its frame",
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[{\"size\":1}]}", 1 },
+	{ "frame without its attachment",
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[]}", 2 },
+	{ "attachments not an array",
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":{}}", 1 },
+	{ "attachment not an object",
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[7]}", 2 },
+};
+
+START_TEST(test_bad_records)
+{
+	struct fixture *f = fixture_new();
+	g_autoptr(json_t) meta = json_loads(bad_records[_i].meta, 0, NULL);
+	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_autoptr(GError) err = NULL;
+	struct thread_result res = { 0 };
+
+	ck_assert_msg(meta != NULL, "%s", bad_records[_i].name);
+	for (int i = 0; i < bad_records[_i].frames; i++)
+		g_ptr_array_add(parts, g_bytes_new_static("x", 1));
+	ck_assert(store_begin(f->st, &err));
+	ck_assert_msg(!thread_store(f->st, f->cfg, meta, parts, f->events, &res, &err), "%s",
+	    bad_records[_i].name);
+	ck_assert(g_error_matches(err, ROUTED_ERROR, ROUTED_ERROR_BAD_REQUEST));
+	ck_assert(store_commit(f->st, NULL));
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages", NULL), 0);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM conversations", NULL), 0);
+	fixture_free(f);
+}
+END_TEST
+
+START_TEST(test_odd_fields)
+{
+	/* fields of the wrong type are stored as absent, never trusted */
+	struct fixture *f = fixture_new();
+	json_t *r = rec("support/1/1", "support", NULL, NULL, NULL, NULL, NULL);
+	g_autoptr(json_t) obj = NULL;
+	json_t *m;
+	struct thread_result res;
+
+	json_object_set_new(r, "subject", json_integer(5));
+	json_object_set_new(r, "references", json_pack("[i, s, {}]", 1, "ok@x"));
+	json_object_set_new(r, "to", json_pack("[s, {s:s}, {s:i}]", "x", "addr", "a@x", "addr", 3));
+	json_object_set_new(r, "uid", json_string("many"));
+	res = deliver(f, r);
+	obj = store_conv_json(f->st, res.conversation, NULL);
+	ck_assert(obj != NULL);
+	ck_assert(json_is_null(json_object_get(obj, "contact")));
+	m = json_array_get(json_object_get(obj, "messages"), 0);
+	ck_assert(json_is_null(json_object_get(m, "subject")));
+	ck_assert_int_eq(json_array_size(json_object_get(m, "references")), 1);
+	ck_assert_int_eq(json_array_size(json_object_get(m, "to")), 1);
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages WHERE uid IS NULL", NULL), 1);
+	thread_result_clear(&res);
+	fixture_free(f);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *suite = suite_create("routed_store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_test(tc, test_schema);
+	tcase_add_test(tc, test_dedup);
+	tcase_add_test(tc, test_thread_in_reply_to);
+	tcase_add_test(tc, test_thread_references);
+	tcase_add_test(tc, test_thread_agent_reply);
+	tcase_add_test(tc, test_contacts);
+	tcase_add_test(tc, test_reopen);
+	tcase_add_loop_test(tc, test_bad_records, 0, UNIT_N(bad_records));
+	tcase_add_test(tc, test_odd_fields);
+	suite_add_tcase(suite, tc);
+	return unit_run(suite);
+}

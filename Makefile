@@ -33,7 +33,7 @@ endif
 # Debian packages each library comes from; `make deps` installs what is missing.
 DEBS := pkg-config libcurl4-openssl-dev libgmime-3.0-dev libzmq3-dev libglib2.0-dev \
         libsqlite3-dev libjansson-dev libmicrohttpd-dev libxml2-dev libcrypt-dev check xxd \
-        dovecot-imapd dovecot-pop3d python3-aiosmtpd runit openssl curl
+        dovecot-imapd dovecot-pop3d python3-aiosmtpd runit openssl curl jq sqlite3
 
 PKGS_COMMON := glib-2.0 libzmq jansson
 PKGS_FETCHD := $(PKGS_COMMON) libcurl
@@ -124,12 +124,18 @@ $(foreach t,$(UNIT_SRC:tests/unit/%.c=%),$(eval $(call unit_rule,$(t),$(call uni
 unit: $(UNIT_BIN) $(PROGRAMS)
 	@tests/run-unit.sh $(UNIT_BIN)
 
+# parsed against its golden files and the shared corpus (skipped without ../shared)
+parse: $(B)/bin/parsed
+	@tests/golden.sh
+	@tests/corpus.sh
+
 integration: $(PROGRAMS)
 	@tests/run-integration.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory parse
 	@$(MAKE) --no-print-directory integration
 
 demo: deps
@@ -152,7 +158,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all check unit integration demo deps install clean
+.PHONY: all check unit parse integration demo deps install clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

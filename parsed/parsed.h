@@ -1,0 +1,106 @@
+/*
+ * parsed - turn one raw message into the record the agent sees.
+ *
+ *	mime.c		the MIME walk (GMime): headers, body choice, attachments
+ *	header.c	header values made ready for GMime's decoders
+ *	charset.c	bytes in a declared (or guessed) charset to UTF-8
+ *	html.c		HTML to plain text (libxml2's HTML parser)
+ *	record.c	the record, as JSON; raw.1 in, parsed.1 out
+ *	worker.c	one message from fetchd to routed and the tap
+ *
+ * Private to parsed/.  The field names are those of docs/wire.md and of the
+ * corpus schema (../shared/corpus/README.md).
+ */
+#ifndef POSTROOM_PARSED_H
+#define POSTROOM_PARSED_H
+
+#include <glib.h>
+#include <gmime/gmime.h>
+#include <jansson.h>
+
+#include "wire.h"
+
+struct address {
+	char *name;		/* NULL when there is no display name */
+	char *addr;		/* addr-spec; the bare local part when there is no domain */
+};
+
+struct attachment {
+	char *filename;		/* NULL when the part names none */
+	char *content_type;	/* "type/subtype", lower case */
+	char *content_id;	/* without <>, or NULL */
+	gboolean inline_;	/* Content-Disposition: inline, or none and a Content-ID */
+	GBytes *data;		/* after transfer decoding; message/... parts as in the source */
+};
+
+enum body_source {
+	BODY_NONE,
+	BODY_PLAIN,
+	BODY_HTML,
+};
+
+struct record {
+	char *subject;
+	char *from_name;
+	char *from_addr;
+	GPtrArray *to;		/* of struct address */
+	GPtrArray *cc;
+	GPtrArray *reply_to;
+	char *date;		/* the first Date header as given */
+	char *date_iso_utc;	/* "YYYY-MM-DDTHH:MM:SSZ", or NULL */
+	char *message_id;	/* ids without <> */
+	char *in_reply_to;
+	GPtrArray *references;	/* of char * */
+	char *text_body;	/* UTF-8, normalized; never NULL */
+	gsize text_body_len;	/* it may hold a NUL */
+	enum body_source text_body_source;
+	gboolean has_html;
+	GPtrArray *attachments;	/* of struct attachment */
+	GPtrArray *warnings;	/* of char *: what could not be read, and why */
+};
+
+/* mime.c */
+void mime_init(void);
+struct record *mime_parse(GBytes *raw);
+
+/* record.c */
+struct record *record_new(void);
+void record_free(struct record *r);
+typedef struct record record;	/* for g_autoptr() only */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(record, record_free)
+void record_warn(struct record *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+void address_free(gpointer p);
+json_t *record_to_json(const struct record *r);
+char *body_normalize(const char *text, gsize len, gsize *out_len);
+
+/* header.c */
+void header_init(void);
+char *header_unfold(const char *raw);
+char *header_utf8(char *value);
+char *header_words(const char *value);
+char *header_strip_comments(const char *value);
+gboolean header_type_valid(const char *value);
+char *header_date(const char *value);
+GPtrArray *header_ids(GMimeParserOptions *opts, const char *value);
+
+/* charset.c */
+char *charset_to_utf8(const char *data, gsize len, const char *label, gsize *out_len,
+    char **guess);
+char *charset_guess(const char *data, gsize len, gsize *out_len, const char **how);
+
+/* html.c */
+char *html_to_text(const char *html, gsize len);
+
+/* parsed_process - raw.1 in, parsed.1's meta and payload out (FALSE with
+ * err set when the envelope itself is unusable: no key, no payload) */
+gboolean parsed_process(const struct wire_msg *in, json_t **meta, GPtrArray **parts,
+    GError **err);
+
+/* worker.c */
+struct tap;
+gboolean parsed_handle(void *pull, void *push, struct tap *tap);
+
+#define PARSED_ERROR (parsed_error_quark())
+GQuark parsed_error_quark(void);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * check_parsed_daemon - raw.1 in, parsed.1 out, over real inproc:// ZeroMQ
+ * sockets: what routed receives, what the tap shows, what is dropped.
+ */
+#include <string.h>
+#include <zmq.h>
+
+#include "parsed.h"
+#include "unit.h"
+#include "wire.h"
+#include "zsock.h"
+
+#define DEADLINE_MS 5000
+
+static const char message[] =
+    "From: =?utf-8?q?Zo=C3=AB?= Martin <zoe@example.net>\r\n"
+    "To: Support <support@example.com>\r\n"
+    "Subject: =?utf-8?q?O=C3=B9_est_ma_commande_=3F?=\r\n"
+    "Date: Tue, 14 Nov 2023 10:00:00 +0100\r\n"
+    "Message-ID: <abc@example.net>\r\n"
+    "Content-Type: multipart/mixed; boundary=b\r\n"
+    "\r\n"
+    "--b\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "\r\n"
+    "Bonjour, o\xc3\xb9 est ma commande ?\r\n"
+    "--b\r\n"
+    "Content-Type: application/pdf; name=invoice.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "JVBERi0xLjQK\r\n"
+    "--b--\r\n";
+
+struct pipeline {
+	void *ctx;
+	void *fetchd;		/* PUSH, as fetchd */
+	void *pull;		/* parsed's */
+	void *push;		/* parsed's */
+	void *routed;		/* PULL, as routed */
+	struct tap *tap;
+	void *watch;		/* SUB on the tap */
+};
+
+static struct pipeline p;
+
+static void
+setup(void)
+{
+	g_autoptr(GError) err = NULL;
+
+	p.ctx = zmq_ctx_new();
+	p.pull = zsock_bind(p.ctx, ZMQ_PULL, "inproc://parsed-0", &err);
+	p.routed = zsock_bind(p.ctx, ZMQ_PULL, "inproc://routed", &err);
+	p.fetchd = zsock_connect(p.ctx, ZMQ_PUSH, "inproc://parsed-0", NULL, &err);
+	p.push = zsock_connect(p.ctx, ZMQ_PUSH, "inproc://routed", NULL, &err);
+	p.tap = tap_new(p.ctx, "inproc://tap-parsed-0", &err);
+	p.watch = zsock_connect(p.ctx, ZMQ_SUB, "inproc://tap-parsed-0", "", &err);
+	ck_assert_ptr_nonnull(p.pull);
+	ck_assert_ptr_nonnull(p.routed);
+	ck_assert_ptr_nonnull(p.fetchd);
+	ck_assert_ptr_nonnull(p.push);
+	ck_assert_ptr_nonnull(p.tap);
+	ck_assert_ptr_nonnull(p.watch);
+}
+
+static void
+teardown(void)
+{
+	zsock_close(p.fetchd);
+	zsock_close(p.pull);
+	zsock_close(p.push);
+	zsock_close(p.routed);
+	zsock_close(p.watch);
+	tap_free(p.tap);
+	zmq_ctx_term(p.ctx);
+}
+
+/* send_raw - what fetchd sends: type, meta, payload frames */
+static void
+send_raw(const char *type, const char *key, const char *data, gsize len, gboolean payload)
+{
+	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	json_t *meta = json_pack("{s:s, s:s, s:i, s:i, s:I, s:i}", "key", key, "account", "support",
+	    "uidvalidity", 1700000000, "uid", 42, "size", (json_int_t)len, "attempt", 1);
+
+	if (payload)
+		g_ptr_array_add(parts, g_bytes_new(data, len));
+	ck_assert_int_eq(wire_send(p.fetchd, NULL, type, meta, parts, 0), 0);
+	json_decref(meta);
+}
+
+/* ready - sock has a message within the deadline */
+static gboolean
+ready(void *sock, long timeout_ms)
+{
+	zmq_pollitem_t it = { sock, 0, ZMQ_POLLIN, 0 };
+
+	return zmq_poll(&it, 1, timeout_ms) == 1;
+}
+
+/* step - parsed takes the message waiting for it */
+static void
+step(void)
+{
+	ck_assert(ready(p.pull, DEADLINE_MS));
+	ck_assert(parsed_handle(p.pull, p.push, p.tap));
+}
+
+static struct wire_msg *
+at_routed(void)
+{
+	g_autoptr(GError) err = NULL;
+	struct wire_msg *m;
+
+	ck_assert(ready(p.routed, DEADLINE_MS));
+	m = wire_recv(p.routed, FALSE, FALSE, 0, &err);
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+START_TEST(test_record)
+{
+	g_autoptr(wire_msg) m = NULL;
+	json_t *att;
+	gsize len;
+	const char *data;
+
+	send_raw(WIRE_RAW, "support/1700000000/42", message, sizeof message - 1, TRUE);
+	step();
+	m = at_routed();
+	ck_assert_str_eq(m->type, WIRE_PARSED);
+	ck_assert_str_eq(wire_meta_str(m, "key"), "support/1700000000/42");
+	ck_assert_str_eq(wire_meta_str(m, "account"), "support");
+	ck_assert_int_eq(wire_meta_int(m, "uidvalidity"), 1700000000);
+	ck_assert_int_eq(wire_meta_int(m, "uid"), 42);
+	ck_assert_int_eq(wire_meta_int(m, "size"), sizeof message - 1);
+	ck_assert_ptr_null(json_object_get(m->meta, "attempt"));
+	ck_assert_str_eq(wire_meta_str(m, "subject"), "Où est ma commande ?");
+	ck_assert_str_eq(wire_meta_str(m, "from_name"), "Zoë Martin");
+	ck_assert_str_eq(wire_meta_str(m, "from_addr"), "zoe@example.net");
+	ck_assert_str_eq(wire_meta_str(m, "date_iso_utc"), "2023-11-14T09:00:00Z");
+	ck_assert_str_eq(wire_meta_str(m, "message_id"), "abc@example.net");
+	ck_assert_str_eq(wire_meta_str(m, "text_body"), "Bonjour, où est ma commande ?");
+	ck_assert_str_eq(wire_meta_str(m, "text_body_source"), "plain");
+	ck_assert(json_is_array(json_object_get(m->meta, "warnings")));
+	ck_assert_int_eq(json_array_size(json_object_get(m->meta, "warnings")), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(m->meta, "attachments")), 1);
+	att = json_array_get(json_object_get(m->meta, "attachments"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(att, "filename")), "invoice.pdf");
+	ck_assert_int_eq(json_integer_value(json_object_get(att, "size")), 9);
+
+	/* frame 0 the raw message as sent, frame 1 the decoded attachment */
+	ck_assert_uint_eq(m->parts->len, 2);
+	data = g_bytes_get_data(m->parts->pdata[0], &len);
+	ck_assert_uint_eq(len, sizeof message - 1);
+	ck_assert(memcmp(data, message, len) == 0);
+	data = g_bytes_get_data(m->parts->pdata[1], &len);
+	ck_assert_uint_eq(len, 9);
+	ck_assert(memcmp(data, "%PDF-1.4\n", 9) == 0);
+}
+END_TEST
+
+START_TEST(test_tap)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(wire_msg) m = NULL, t = NULL;
+
+	send_raw(WIRE_RAW, "support/1700000000/43", message, sizeof message - 1, TRUE);
+	step();
+	m = at_routed();
+	ck_assert(ready(p.watch, DEADLINE_MS));
+	t = wire_recv(p.watch, FALSE, FALSE, 0, &err);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->type, WIRE_PARSED);
+	ck_assert_str_eq(wire_meta_str(t, "key"), "support/1700000000/43");
+	ck_assert_str_eq(wire_meta_str(t, "subject"), "Où est ma commande ?");
+	ck_assert_ptr_null(json_object_get(t->meta, "text_body"));
+	ck_assert_uint_eq(t->parts->len, 0);
+	ck_assert_ptr_nonnull(json_object_get(m->meta, "text_body"));
+}
+END_TEST
+
+START_TEST(test_dropped)
+{
+	g_autoptr(wire_msg) m = NULL;
+
+	/* an unknown type, a raw.1 without payload, one without key: dropped */
+	send_raw("raw.9", "support/1/1", message, sizeof message - 1, TRUE);
+	step();
+	send_raw(WIRE_RAW, "support/1/2", NULL, 0, FALSE);
+	step();
+	send_raw(WIRE_RAW, "", message, sizeof message - 1, TRUE);
+	step();
+	ck_assert(!ready(p.routed, 0));
+	/* the next good one is the first thing routed sees */
+	send_raw(WIRE_RAW, "support/1/3", message, sizeof message - 1, TRUE);
+	step();
+	m = at_routed();
+	ck_assert_str_eq(wire_meta_str(m, "key"), "support/1/3");
+	/* nothing waiting: nothing done */
+	ck_assert(!parsed_handle(p.pull, p.push, p.tap));
+}
+END_TEST
+
+START_TEST(test_garbage_forwarded)
+{
+	static const char junk[] = "\x00\x01\x02\xff\xfe garbage \x80\n\n\n--";
+	g_autoptr(wire_msg) m = NULL;
+
+	send_raw(WIRE_RAW, "support/1/4", junk, sizeof junk - 1, TRUE);
+	step();
+	m = at_routed();
+	ck_assert_str_eq(m->type, WIRE_PARSED);
+	ck_assert_str_eq(wire_meta_str(m, "key"), "support/1/4");
+	ck_assert_ptr_nonnull(wire_meta_str(m, "text_body"));
+	ck_assert_int_gt(json_array_size(json_object_get(m->meta, "warnings")), 0);
+	ck_assert_uint_eq(m->parts->len, 1);
+	ck_assert_uint_eq(g_bytes_get_size(m->parts->pdata[0]), sizeof junk - 1);
+}
+END_TEST
+
+START_TEST(test_no_copy)
+{
+	struct wire_msg in = { 0 };
+	g_autoptr(GPtrArray) parts = NULL;
+	g_autoptr(GError) err = NULL;
+	json_t *meta = NULL;
+
+	in.type = WIRE_RAW;
+	in.meta = json_pack("{s:s}", "key", "support/1/5");
+	in.parts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_ptr_array_add(in.parts, g_bytes_new_static(message, sizeof message - 1));
+	ck_assert(parsed_process(&in, &meta, &parts, &err));
+	/* the raw frame goes on as the very same bytes */
+	ck_assert_ptr_eq(parts->pdata[0], in.parts->pdata[0]);
+	/* size defaults to the payload's */
+	ck_assert_int_eq(json_integer_value(json_object_get(meta, "size")), sizeof message - 1);
+	json_decref(meta);
+	json_decref(in.meta);
+	g_ptr_array_unref(in.parts);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("parsed_daemon");
+	TCase *tc = tcase_create("daemon");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_record);
+	tcase_add_test(tc, test_tap);
+	tcase_add_test(tc, test_dropped);
+	tcase_add_test(tc, test_garbage_forwarded);
+	tcase_add_test(tc, test_no_copy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	Suite *s;
+
+	mime_init();
+	s = suite();
+	return unit_run(s);
+}

@@ -83,6 +83,27 @@ zsock_connect(void *ctx, int type, const char *endpoint, const char *subscribe, 
 	return s;
 }
 
+void *
+zsock_connect_all(void *ctx, int type, char *const *endpoints, gboolean immediate, GError **err)
+{
+	void *s = make(ctx, type, HWM);
+	int on = immediate ? 1 : 0;
+
+	if (!s) {
+		g_set_error(err, ZSOCK_ERROR, errno, "socket: %s", zmq_strerror(errno));
+		return NULL;
+	}
+	zmq_setsockopt(s, ZMQ_IMMEDIATE, &on, sizeof on);
+	for (char *const *ep = endpoints; *ep; ep++) {
+		if (zmq_connect(s, *ep) != 0) {
+			g_set_error(err, ZSOCK_ERROR, errno, "connect %s: %s", *ep, zmq_strerror(errno));
+			zmq_close(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
 void
 zsock_close(void *sock)
 {

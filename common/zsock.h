@@ -14,6 +14,11 @@
 void *zsock_bind(void *ctx, int type, const char *endpoint, GError **err);
 void *zsock_connect(void *ctx, int type, const char *endpoint, const char *subscribe,
     GError **err);
+/* zsock_connect_all - a new socket connected to every endpoint, with
+ * ZMQ_IMMEDIATE set first when immediate (a PUSH then sends only to peers
+ * that are up, skipping a dead one) */
+void *zsock_connect_all(void *ctx, int type, char *const *endpoints, gboolean immediate,
+    GError **err);
 void zsock_close(void *sock);
 
 /* The tap: a PUB socket every stage has, carrying the metadata (never the

@@ -1,0 +1,553 @@
+/*
+ * check_fetchd_fetch - one account end to end against a scripted IMAP server
+ * on a loopback port, with real inproc:// sockets to parsed and from routed.
+ *
+ * The server writes its answers a few bytes at a time, so responses and
+ * literals arrive split.  It records every command, so the tests can say
+ * that fetchd only ever opened the folder read-only and peeked.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "unit.h"
+#include "fetchd.h"
+
+#define SEC	G_USEC_PER_SEC
+#define UV	42
+
+struct fake {
+	int lfd;
+	int port;
+	GThread *thread;
+	GMutex lock;
+	GPtrArray *commands;	/* every command, without its tag */
+	GBytes *mail[4];	/* uid 1..3; NULL: not there */
+	gboolean listed[4];	/* what the listing shows */
+	gboolean withheld[4];	/* there, but its body never comes */
+	guint32 uidvalidity;
+};
+
+static struct fake fake;
+static char *dir;
+static void *ctx, *pull, *push;
+
+/* put - write s in small pieces so that the client reads it split */
+static void
+put(int fd, const void *s, gsize len)
+{
+	const char *p = s;
+	gsize step = 1;
+
+	while (len > 0) {
+		gsize n = MIN(step, len);
+		ssize_t w = write(fd, p, n);
+
+		if (w <= 0)
+			return;
+		p += w;
+		len -= w;
+		step = step * 3 % 1021 + 1;
+	}
+}
+
+static void
+putf(int fd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+putf(int fd, const char *fmt, ...)
+{
+	g_autofree char *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	s = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	put(fd, s, strlen(s));
+}
+
+/* in_set - uid in an IMAP set like "1:3,5" or "4:*" (* = the highest) */
+static gboolean
+in_set(const char *set, guint32 uid, guint32 highest)
+{
+	g_auto(GStrv) parts = g_strsplit(set, ",", -1);
+
+	for (char **p = parts; *p; p++) {
+		char *colon = strchr(*p, ':');
+		guint32 a = strtoul(*p, NULL, 10), b = a;
+
+		if (colon)
+			b = colon[1] == '*' ? highest : strtoul(colon + 1, NULL, 10);
+		if ((uid >= a && uid <= b) || (uid >= b && uid <= a))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void
+answer(int fd, const char *tag, const char *cmd)
+{
+	g_mutex_lock(&fake.lock);
+	g_ptr_array_add(fake.commands, g_strdup(cmd));
+	g_mutex_unlock(&fake.lock);
+
+	if (g_str_has_prefix(cmd, "CAPABILITY")) {
+		putf(fd, "* CAPABILITY IMAP4rev1\r\n%s OK done\r\n", tag);
+	} else if (g_str_has_prefix(cmd, "LOGIN ")) {
+		putf(fd, "%s OK logged in\r\n", tag);
+	} else if (g_str_has_prefix(cmd, "EXAMINE ")) {
+		putf(fd, "* FLAGS (\\Seen)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY %u] ok\r\n"
+		    "%s OK [READ-ONLY] done\r\n", fake.uidvalidity, tag);
+	} else if (g_str_has_prefix(cmd, "UID FETCH ")) {
+		g_auto(GStrv) w = g_strsplit(cmd, " ", 3);
+		gboolean body = strstr(cmd, "BODY.PEEK[]") != NULL;
+		guint32 highest = 0;
+
+		/* what was listed without mail is expunged before it can be fetched */
+		for (guint32 u = 1; u <= 3 && body; u++)
+			if (!fake.mail[u])
+				fake.listed[u] = FALSE;
+		for (guint32 u = 1; u <= 3; u++)
+			if (fake.listed[u])
+				highest = u;
+		/* an unsolicited flag change, as servers send them */
+		putf(fd, "* 1 FETCH (FLAGS (\\Seen))\r\n");
+		for (guint32 u = 1; u <= 3; u++) {
+			gsize len;
+			const void *data;
+
+			if (!fake.listed[u] || !in_set(w[2], u, highest))
+				continue;
+			if (!body) {
+				putf(fd, "* %u FETCH (UID %u RFC822.SIZE %zu)\r\n", u, u,
+				    fake.mail[u] ? g_bytes_get_size(fake.mail[u]) : 100);
+				continue;
+			}
+			if (!fake.mail[u] || fake.withheld[u])
+				continue;
+			data = g_bytes_get_data(fake.mail[u], &len);
+			/* items in another order than asked */
+			putf(fd, "* %u FETCH (RFC822.SIZE %zu BODY[] {%zu}\r\n", u, len, len);
+			put(fd, data, len);
+			putf(fd, " UID %u)\r\n", u);
+		}
+		putf(fd, "%s OK done\r\n", tag);
+	} else if (g_str_has_prefix(cmd, "NOOP")) {
+		putf(fd, "%s OK done\r\n", tag);
+	} else if (g_str_has_prefix(cmd, "LOGOUT")) {
+		putf(fd, "* BYE bye\r\n%s OK done\r\n", tag);
+	} else {
+		putf(fd, "%s BAD what?\r\n", tag);
+	}
+}
+
+static gpointer
+serve(gpointer unused)
+{
+	for (;;) {
+		GString *line = g_string_new(NULL);
+		int fd = accept(fake.lfd, NULL, NULL);
+		char c;
+
+		if (fd < 0) {
+			g_string_free(line, TRUE);
+			return NULL;
+		}
+		putf(fd, "* OK fake IMAP ready\r\n");
+		while (read(fd, &c, 1) == 1) {
+			char *sp;
+
+			if (c != '\n') {
+				if (c != '\r')
+					g_string_append_c(line, c);
+				continue;
+			}
+			sp = strchr(line->str, ' ');
+			if (sp) {
+				*sp = '\0';
+				answer(fd, line->str, sp + 1);
+			}
+			g_string_truncate(line, 0);
+		}
+		close(fd);
+		g_string_free(line, TRUE);
+	}
+}
+
+static GBytes *
+message(guint32 uid, gsize body)
+{
+	GString *s = g_string_new(NULL);
+	g_autoptr(GRand) r = g_rand_new_with_seed(uid);
+	gsize len;
+
+	g_string_append_printf(s, "Subject: message %u\r\n\r\n", uid);
+	for (gsize i = 0; i < body; i++)
+		g_string_append_c(s, (char)g_rand_int_range(r, 0, 256));
+	g_string_append(s, ")\r\nF1 OK fake\r\n");
+	len = s->len;
+	return g_bytes_new_take(g_string_free(s, FALSE), len);
+}
+
+static void
+write_file(const char *path, const char *text, int mode)
+{
+	ck_assert(g_file_set_contents(path, text, -1, NULL));
+	chmod(path, mode);
+}
+
+static struct config *
+make_config(void)
+{
+	g_autofree char *p = NULL, *acc = NULL, *sub = NULL;
+	g_autoptr(GError) err = NULL;
+	struct config *cfg;
+
+	sub = g_build_filename(dir, "accounts", NULL);
+	g_mkdir_with_parents(sub, 0700);
+	g_free(sub);
+	sub = g_build_filename(dir, "groups", NULL);
+	g_mkdir_with_parents(sub, 0700);
+	p = g_strdup_printf("[postroom]\nstate_dir = %s/state\nrun_dir = %s/run\n", dir, dir);
+	g_free(sub);
+	sub = g_build_filename(dir, "postroom.conf", NULL);
+	write_file(sub, p, 0644);
+	g_free(sub);
+	sub = g_build_filename(dir, "groups", "support.conf", NULL);
+	write_file(sub, "[group]\nname = Support\n", 0644);
+	g_free(sub);
+	sub = g_build_filename(dir, "secret", NULL);
+	write_file(sub, "hunter2\n", 0600);
+	acc = g_strdup_printf("[account]\nhost = 127.0.0.1\nport = %d\ntls = none\nuser = support\n"
+	    "password_file = secret\ngroup = support\nreply_address = support@example.com\n"
+	    "smtp_host = 127.0.0.1\n", fake.port);
+	g_free(sub);
+	sub = g_build_filename(dir, "accounts", "support.conf", NULL);
+	write_file(sub, acc, 0644);
+	cfg = config_load(dir, &err);
+	ck_assert_msg(cfg != NULL, "%s", err ? err->message : "");
+	return cfg;
+}
+
+static void
+setup(void)
+{
+	struct sockaddr_in a = { 0 };
+	socklen_t alen = sizeof a;
+	int on = 1;
+
+	dir = g_dir_make_tmp("check_fetchd_fetch.XXXXXX", NULL);
+	memset(&fake, 0, sizeof fake);
+	g_mutex_init(&fake.lock);
+	fake.commands = g_ptr_array_new_with_free_func(g_free);
+	fake.uidvalidity = UV;
+	fake.mail[1] = message(1, 40);
+	fake.mail[3] = message(3, 300 * 1024);	/* large enough to leave as a slice */
+	fake.listed[1] = fake.listed[2] = fake.listed[3] = TRUE;	/* 2 expunged meanwhile */
+	fake.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fake.lfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fake.lfd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(fake.lfd, 4), 0);
+	getsockname(fake.lfd, (struct sockaddr *)&a, &alen);
+	fake.port = ntohs(a.sin_port);
+	fake.thread = g_thread_new("fake-imap", serve, NULL);
+
+	ctx = zmq_ctx_new();
+	pull = zsock_bind(ctx, ZMQ_PULL, "inproc://parsed", NULL);
+	push = zsock_connect_all(ctx, ZMQ_PUSH, (char *[]){ "inproc://parsed", NULL }, TRUE, NULL);
+	ck_assert_ptr_nonnull(pull);
+	ck_assert_ptr_nonnull(push);
+}
+
+static void
+teardown(void)
+{
+	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+
+	zsock_close(push);
+	zsock_close(pull);
+	zmq_ctx_term(ctx);
+	shutdown(fake.lfd, SHUT_RDWR);
+	close(fake.lfd);
+	g_thread_join(fake.thread);
+	g_ptr_array_unref(fake.commands);
+	for (int i = 0; i < 4; i++)
+		if (fake.mail[i])
+			g_bytes_unref(fake.mail[i]);
+	ck_assert_int_eq(system(cmd), 0);
+	g_free(dir);
+}
+
+/* received - the next raw.1 on the PULL socket, already there or NULL */
+static struct wire_msg *
+received(void)
+{
+	return wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL);
+}
+
+static void
+check_raw(struct wire_msg *m, guint32 uid, int attempt)
+{
+	g_autofree char *key = wire_key("support", UV, uid);
+	GBytes *raw;
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_eq(m->type, WIRE_RAW);
+	ck_assert_str_eq(wire_meta_str(m, "key"), key);
+	ck_assert_str_eq(wire_meta_str(m, "account"), "support");
+	ck_assert_int_eq(wire_meta_int(m, "uidvalidity"), UV);
+	ck_assert_int_eq(wire_meta_int(m, "uid"), uid);
+	ck_assert_int_eq(wire_meta_int(m, "attempt"), attempt);
+	ck_assert_uint_eq(m->parts->len, 1);
+	raw = m->parts->pdata[0];
+	ck_assert_int_eq(wire_meta_int(m, "size"), g_bytes_get_size(fake.mail[uid]));
+	ck_assert(g_bytes_equal(raw, fake.mail[uid]));
+	wire_msg_free(m);
+}
+
+/* read_only - every command fetchd sent leaves the mailbox as it was */
+static void
+check_read_only(void)
+{
+	g_mutex_lock(&fake.lock);
+	for (guint i = 0; i < fake.commands->len; i++) {
+		const char *c = fake.commands->pdata[i];
+
+		ck_assert_msg(g_str_has_prefix(c, "CAPABILITY") || g_str_has_prefix(c, "LOGIN ")
+		    || g_str_has_prefix(c, "EXAMINE ") || g_str_has_prefix(c, "UID FETCH ")
+		    || g_str_has_prefix(c, "NOOP") || g_str_has_prefix(c, "LOGOUT"),
+		    "command \"%s\"", c);
+		ck_assert_msg(!strstr(c, "BODY[") && !strstr(c, "RFC822)") && !strstr(c, "RFC822.TEXT"),
+		    "a fetch that sets \\Seen: \"%s\"", c);
+	}
+	g_mutex_unlock(&fake.lock);
+}
+
+static gboolean
+sent(const char *cmd)
+{
+	gboolean found = FALSE;
+
+	g_mutex_lock(&fake.lock);
+	for (guint i = 0; i < fake.commands->len; i++)
+		if (strcmp(fake.commands->pdata[i], cmd) == 0)
+			found = TRUE;
+	g_mutex_unlock(&fake.lock);
+	return found;
+}
+
+/* publish - an ack on the PUB socket, as routed sends it */
+static void
+publish(void *pub, const char *topic, guint32 uidvalidity, guint32 uid)
+{
+	g_autofree char *key = wire_key("support", uidvalidity, uid);
+	json_t *meta = json_pack("{s:s, s:s, s:i, s:i, s:s}", "key", key, "account", "support",
+	    "uidvalidity", (int)uidvalidity, "uid", (int)uid, "status", "stored");
+
+	ck_assert_int_eq(wire_send(pub, topic, WIRE_ACK, meta, NULL, 0), 0);
+	json_decref(meta);
+}
+
+/* deliver_acks - hand fetch every ack that has arrived, as main.c does */
+static void
+deliver_acks(void *sub, struct fetch *f)
+{
+	struct wire_msg *m;
+
+	while ((m = wire_recv(sub, TRUE, FALSE, ZMQ_DONTWAIT, NULL)) != NULL) {
+		fetch_ack(f, m);
+		wire_msg_free(m);
+	}
+}
+
+/* subscribed - wait until the SUB gets what the PUB sends (the slow joiner):
+ * probes are published until one arrives, each wait bounded by zmq_poll */
+static void
+subscribed(void *pub, void *sub)
+{
+	for (int i = 0; i < 500; i++) {
+		zmq_pollitem_t it = { sub, 0, ZMQ_POLLIN, 0 };
+		json_t *meta = json_object();
+
+		wire_send(pub, "support", "probe.1", meta, NULL, 0);
+		json_decref(meta);
+		if (zmq_poll(&it, 1, 10) == 1) {
+			struct wire_msg *m;
+
+			while ((m = wire_recv(sub, TRUE, FALSE, ZMQ_DONTWAIT, NULL)) != NULL)
+				wire_msg_free(m);
+			return;
+		}
+	}
+	ck_abort_msg("the SUB socket never received");
+}
+
+static guint32
+saved_mark(void)
+{
+	g_autofree char *sd = g_build_filename(dir, "state", NULL);
+	g_autofree char *p = state_path(sd, "support");
+	struct state st;
+
+	ck_assert(state_load(p, &st, NULL));
+	ck_assert_uint_eq(st.uidvalidity, UV);
+	return st.uid;
+}
+
+START_TEST(fetches_whole_messages_read_only)
+{
+	g_autoptr(config) cfg = make_config();
+	g_autoptr(GError) err = NULL;
+	gint64 t0 = g_get_monotonic_time();
+	struct fetch *f = fetch_new(cfg, "support", push, NULL, NULL, &err);
+	void *pub, *sub;
+
+	ck_assert_msg(f != NULL, "%s", err ? err->message : "");
+	fetch_run(f, t0);
+
+	/* 1 and 3 arrive whole; 2 went away between listing and fetching */
+	check_raw(received(), 1, 1);
+	check_raw(received(), 3, 1);
+	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	ck_assert(sent("EXAMINE \"INBOX\""));
+	ck_assert(sent("UID FETCH 1:* (UID RFC822.SIZE)"));
+	ck_assert(sent("UID FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[])"));
+	ck_assert(sent("UID FETCH 2 (UID RFC822.SIZE)"));	/* is 2 really gone? */
+	ck_assert_uint_eq(fetch_outstanding(f), 2);
+	/* the first run saved the uidvalidity before any ack */
+	ck_assert_uint_eq(saved_mark(), 0);
+
+	/* no ack within resend_timeout (30 s): sent again, attempt 2 */
+	fetch_run(f, t0 + 29 * SEC);
+	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	fetch_run(f, t0 + 31 * SEC);
+	check_raw(received(), 1, 2);
+	check_raw(received(), 3, 2);
+
+	/* acks: a prefix topic, another uidvalidity, then the real ones out of order */
+	pub = zsock_bind(ctx, ZMQ_PUB, "inproc://acks", NULL);
+	sub = zsock_connect(ctx, ZMQ_SUB, "inproc://acks", "support", NULL);
+	subscribed(pub, sub);
+	publish(pub, "support2", UV, 3);
+	publish(pub, "support2", UV, 1);
+	publish(pub, "support", UV + 1, 1);
+	deliver_acks(sub, f);
+	ck_assert_uint_eq(fetch_outstanding(f), 2);
+	publish(pub, "support", UV, 3);
+	deliver_acks(sub, f);
+	ck_assert(fetch_save(f));
+	ck_assert_uint_eq(fetch_outstanding(f), 1);
+	ck_assert_uint_eq(saved_mark(), 0);		/* 1 is not acknowledged */
+	publish(pub, "support", UV, 1);
+	publish(pub, "support", UV, 1);			/* twice: harmless */
+	deliver_acks(sub, f);
+	ck_assert(fetch_save(f));
+	ck_assert_uint_eq(fetch_outstanding(f), 0);
+	ck_assert_uint_eq(saved_mark(), 3);		/* past 2, which is gone */
+
+	/* the next check reuses the connection: NOOP, then above 3; the server's
+	 * "4:*" matches 3 (the highest) and that must not be taken for new */
+	fetch_run(f, t0 + 61 * SEC);
+	ck_assert(sent("NOOP"));
+	ck_assert(sent("UID FETCH 4:* (UID RFC822.SIZE)"));
+	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	check_read_only();
+
+	zsock_close(sub);
+	zsock_close(pub);
+	fetch_free(f);
+	ck_assert(sent("LOGOUT"));
+}
+END_TEST
+
+/* a message the server lists but whose body never comes is not skipped:
+ * the connection is dropped and the mark stays below it */
+START_TEST(withheld_body_is_not_skipped)
+{
+	g_autoptr(config) cfg = make_config();
+	g_autoptr(GError) err = NULL;
+	struct fetch *f;
+
+	fake.withheld[1] = TRUE;
+	f = fetch_new(cfg, "support", push, NULL, NULL, &err);
+	ck_assert_ptr_nonnull(f);
+	fetch_run(f, g_get_monotonic_time());
+	check_raw(received(), 3, 1);
+	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	ck_assert(sent("UID FETCH 1:2 (UID RFC822.SIZE)"));
+	ck_assert(window_is_wanted(fetch_window(f), 1));	/* still to fetch */
+	ck_assert(!window_is_wanted(fetch_window(f), 2));	/* gone */
+	ck_assert_uint_eq(window_mark(fetch_window(f)), 0);
+	fetch_free(f);
+}
+END_TEST
+
+/* UIDVALIDITY changed: nothing is fetched, nothing is listed */
+START_TEST(changed_uidvalidity_halts)
+{
+	g_autoptr(config) cfg = make_config();
+	g_autofree char *p = state_path(cfg->state_dir, "support");
+	struct state st = { UV - 1, 2 };
+	struct fetch *f;
+
+	ck_assert(state_save(p, &st, NULL));
+	f = fetch_new(cfg, "support", push, NULL, NULL, NULL);
+	ck_assert_ptr_nonnull(f);
+	fetch_run(f, g_get_monotonic_time());
+	fetch_run(f, g_get_monotonic_time() + (gint64)3600 * SEC);
+	ck_assert(sent("EXAMINE \"INBOX\""));
+	g_mutex_lock(&fake.lock);
+	for (guint i = 0; i < fake.commands->len; i++)
+		ck_assert(!g_str_has_prefix(fake.commands->pdata[i], "UID "));
+	g_mutex_unlock(&fake.lock);
+	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	fetch_free(f);
+	/* the state file is left as it was, for the operator */
+	ck_assert(state_load(p, &st, NULL));
+	ck_assert_uint_eq(st.uidvalidity, UV - 1);
+	ck_assert_uint_eq(st.uid, 2);
+}
+END_TEST
+
+/* a second fetchd for the same account refuses to start */
+START_TEST(one_fetchd_per_account)
+{
+	g_autoptr(config) cfg = make_config();
+	g_autoptr(GError) err = NULL;
+	struct fetch *a = fetch_new(cfg, "support", push, NULL, NULL, NULL);
+	struct fetch *b = fetch_new(cfg, "support", push, NULL, NULL, &err);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_null(b);
+	ck_assert(g_error_matches(err, STATE_ERROR, EWOULDBLOCK));
+	fetch_free(a);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("fetchd_fetch");
+	TCase *tc = tcase_create("fetch");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, fetches_whole_messages_read_only);
+	tcase_add_test(tc, withheld_body_is_not_skipped);
+	tcase_add_test(tc, changed_uidvalidity_halts);
+	tcase_add_test(tc, one_fetchd_per_account);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return unit_run(suite());
+}

@@ -33,7 +33,7 @@ endif
 # Debian packages each library comes from; `make deps` installs what is missing.
 DEBS := pkg-config libcurl4-openssl-dev libgmime-3.0-dev libzmq3-dev libglib2.0-dev \
         libsqlite3-dev libjansson-dev libmicrohttpd-dev libxml2-dev libcrypt-dev check xxd \
-        dovecot-imapd dovecot-pop3d python3-aiosmtpd runit openssl curl jq sqlite3
+        dovecot-imapd dovecot-pop3d python3-aiosmtpd runit openssl curl jq sqlite3 chromium chromium-driver
 
 PKGS_COMMON := glib-2.0 libzmq jansson
 PKGS_FETCHD := $(PKGS_COMMON) libcurl

@@ -3,8 +3,10 @@
  *
  * smtp_tls = implicit is smtps://, starttls demands STARTTLS (never sent in
  * the clear when the server does not offer it), none is plain SMTP.  The
- * password is read from its file for each message, so a changed secret
- * needs no restart, and is never logged.
+ * secret (common/secret.c: smtp_password_file, else the account's own
+ * password_file, password_command or oauth2_token_command) is got for each
+ * message, so a changed secret or an expired token needs no restart, and is
+ * never logged; a token logs in with XOAUTH2.
  */
 #include "agentd.h"
 
@@ -12,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "secret.h"
 #include "zsock.h"
 
 #define CONNECT_TIMEOUT_S	20
@@ -112,7 +115,7 @@ smtp_send(const struct config_account *a, const char *rcpt, GBytes *msg, GError 
 	if (a->smtp_auth) {
 		g_autoptr(GError) e = NULL;
 
-		password = secret_read(a->smtp_password_file, &e);
+		password = account_secret(a, SECRET_SMTP, &e);
 		if (!password) {
 			g_set_error(err, AGENTD_ERROR, 0, "the SMTP password cannot be read: %s",
 			    e->message);
@@ -139,7 +142,12 @@ smtp_send(const struct config_account *a, const char *rcpt, GBytes *msg, GError 
 		curl_easy_setopt(c, CURLOPT_CAINFO, a->tls_ca_file);
 	if (a->smtp_auth) {
 		curl_easy_setopt(c, CURLOPT_USERNAME, a->smtp_user);
-		curl_easy_setopt(c, CURLOPT_PASSWORD, password);
+		if (account_secret_is_token(a, SECRET_SMTP)) {
+			curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, password);
+			curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+		} else {
+			curl_easy_setopt(c, CURLOPT_PASSWORD, password);
+		}
 	}
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);

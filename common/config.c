@@ -65,20 +65,39 @@ const struct cfg_kind config_kind_postroom = {
 };
 
 static const struct cfg_key account_keys[] = {
-	{ "protocol", CFG_ENUM, "imap", 0, 0, "imap", "how to reach the mailbox" },
+	{ "protocol", CFG_ENUM, "imap", 0, 0, "imap|pop3", "how to reach the mailbox" },
 	{ "host", CFG_STR, NULL, 0, 0, NULL, "the mail server, e.g. imap.gmail.com", "imap.example.com" },
-	{ "port", CFG_INT, "0", 0, 65535, NULL, "0: 993 with tls = implicit, 143 otherwise" },
+	{ "port", CFG_INT, "0", 0, 65535, NULL,
+	  "0: 993 with tls = implicit, 143 otherwise (POP3: 995, 110)" },
 	{ "tls", CFG_ENUM, "implicit", 0, 0, "implicit|starttls|none",
 	  "implicit (port 993), starttls (required, never downgraded) or none" },
 	{ "tls_ca_file", CFG_PATH, "", 0, 0, NULL,
 	  "PEM file of the CA that signed the server's certificate; empty: the system's CAs" },
+	{ "tls_verify", CFG_BOOL, "yes", 0, 0, NULL,
+	  "no: accept any certificate (fetchd warns at every start); never for a real server" },
+	{ "allow_plaintext", CFG_BOOL, "no", 0, 0, NULL,
+	  "yes: let fetchd send the secret over tls = none (otherwise it refuses to start)" },
 	{ "user", CFG_STR, NULL, 0, 0, NULL, "login name, often the full address",
 	  "support@example.com" },
-	{ "password_file", CFG_PATH, NULL, 0, 0, NULL,
-	  "file holding the password (or app password) on its first line, mode 0600",
+	{ "password_file", CFG_PATH, "", 0, 0, NULL,
+	  "file holding the password (or app password) on its first line, mode 0600; "
+	  "exactly one of password_file, password_command, oauth2_token_command",
 	  "secrets/support.password" },
-	{ "folder", CFG_STR, "INBOX", 0, 0, NULL, "the folder to take mail from" },
-	{ "check_interval", CFG_INT, "60", 1, 86400, NULL, "seconds between checks for new mail" },
+	{ "password_command", CFG_STR, "", 0, 0, NULL,
+	  "command (sh -c) whose first line of output is the password, run at every login" },
+	{ "oauth2_token_command", CFG_STR, "", 0, 0, NULL,
+	  "command (sh -c) printing an OAuth2 access token, run at every login (XOAUTH2)" },
+	{ "auth", CFG_ENUM, "best", 0, 0, "best|pass|apop|cram-md5|plain|login|xoauth2",
+	  "login method; best: the strongest the server offers; pass: USER/PASS or IMAP LOGIN" },
+	{ "folder", CFG_STR, "INBOX", 0, 0, NULL, "the folder to take mail from (IMAP)" },
+	{ "check_interval", CFG_INT, "60", 1, 86400, NULL,
+	  "seconds between checks for new mail (fetchd warns below 60 for a remote host)" },
+	{ "idle", CFG_BOOL, "yes", 0, 0, NULL,
+	  "IMAP IDLE where the server offers it: new mail at once, checks still every check_interval" },
+	{ "after_fetch", CFG_STR, "keep", 0, 0, NULL,
+	  "once routed has the message: keep, seen, move:FOLDER or delete (POP3: keep or delete)" },
+	{ "backfill_days", CFG_INT, "0", 0, 36500, NULL,
+	  "the first sync takes mail of the last N days only; 0: the whole folder (IMAP)" },
 	{ "group", CFG_STR, NULL, 0, 0, NULL, "the email group (etc/groups/ID.conf) this mail goes to",
 	  "support" },
 	{ "reply_address", CFG_STR, NULL, 0, 0, NULL, "From address of agents' replies",
@@ -92,8 +111,11 @@ static const struct cfg_key account_keys[] = {
 	{ "smtp_auth", CFG_BOOL, "yes", 0, 0, NULL, "log in to the SMTP server (no: an open relay on this host)" },
 	{ "smtp_user", CFG_STR, "", 0, 0, NULL, "SMTP login; empty: the same as user" },
 	{ "smtp_password_file", CFG_PATH, "", 0, 0, NULL,
-	  "SMTP password file, mode 0600; empty: the same as password_file" },
+	  "SMTP password file, mode 0600; empty: the account's own secret (password_file, "
+	  "password_command or oauth2_token_command)" },
 	{ "active", CFG_BOOL, "yes", 0, 0, NULL, "no: fetchd for this account idles without connecting" },
+	{ "max_message_size", CFG_INT, "52428800", 1048576, 2147483648L, NULL,
+	  "bytes; parsed reads only the headers of a larger message (its raw bytes are kept)" },
 	{ NULL }
 };
 
@@ -176,6 +198,9 @@ account_free(gpointer p)
 	g_free(a->smtp_host);
 	g_free(a->smtp_user);
 	g_free(a->smtp_password_file);
+	g_free(a->password_command);
+	g_free(a->oauth2_token_command);
+	g_free(a->after_fetch_folder);
 	g_free(a);
 }
 
@@ -326,6 +351,97 @@ load_kind(struct config *c, const char *sub, const struct cfg_kind *kind, load_o
 	return TRUE;
 }
 
+/* auth_mode - the auth key's word as its enum */
+static enum account_auth
+auth_mode(const char *s)
+{
+	static const char *const words[] = {
+		[AUTH_BEST] = "best", [AUTH_PASS] = "pass", [AUTH_APOP] = "apop",
+		[AUTH_CRAM_MD5] = "cram-md5", [AUTH_PLAIN] = "plain", [AUTH_LOGIN] = "login",
+		[AUTH_XOAUTH2] = "xoauth2",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(words); i++)
+		if (strcmp(s, words[i]) == 0)
+			return (enum account_auth)i;
+	return AUTH_BEST;
+}
+
+/* load_reach - the keys about reaching the mailbox: the secret, the login
+ * method, after_fetch, backfill; what they allow together */
+static gboolean
+load_reach(struct config_account *a, struct cfg_file *f, GError **err)
+{
+	const char *S = "account";
+	const char *after = cfg_str(f, S, "after_fetch");
+	gboolean pop3 = a->proto == PROTOCOL_POP3;
+	int secrets;
+
+	a->password_command = g_strdup(cfg_str(f, S, "password_command"));
+	a->oauth2_token_command = g_strdup(cfg_str(f, S, "oauth2_token_command"));
+	a->auth = auth_mode(cfg_str(f, S, "auth"));
+	a->tls_verify = cfg_bool(f, S, "tls_verify");
+	a->allow_plaintext = cfg_bool(f, S, "allow_plaintext");
+	a->backfill_days = cfg_int(f, S, "backfill_days");
+	a->idle = cfg_bool(f, S, "idle");
+	a->after_fetch_folder = g_strdup("");
+
+	secrets = (*a->password_file != '\0') + (*a->password_command != '\0')
+	    + (*a->oauth2_token_command != '\0');
+	if (secrets != 1) {
+		g_set_error(err, CFG_ERROR, 0, "%s: [account] password_file: %s", a->file, secrets ?
+		    "set exactly one of password_file, password_command and oauth2_token_command" :
+		    "missing (or password_command, or oauth2_token_command)");
+		return FALSE;
+	}
+	if (*a->oauth2_token_command && a->auth != AUTH_BEST && a->auth != AUTH_XOAUTH2) {
+		g_set_error(err, CFG_ERROR, 0, "%s: [account] auth: %s cannot use the token of "
+		    "oauth2_token_command: use auth = xoauth2 (or best)", a->file, cfg_str(f, S, "auth"));
+		return FALSE;
+	}
+	if (a->auth == AUTH_XOAUTH2 && !*a->oauth2_token_command) {
+		g_set_error(err, CFG_ERROR, 0, "%s: [account] auth: xoauth2 needs oauth2_token_command",
+		    a->file);
+		return FALSE;
+	}
+	if (a->auth == AUTH_APOP && !pop3) {
+		g_set_error(err, CFG_ERROR, 0, "%s: [account] auth: apop is POP3's; this account is %s",
+		    a->file, a->protocol);
+		return FALSE;
+	}
+	if (strcmp(after, "keep") == 0) {
+		a->after_fetch = AFTER_FETCH_KEEP;
+	} else if (strcmp(after, "delete") == 0) {
+		a->after_fetch = AFTER_FETCH_DELETE;
+	} else if (strcmp(after, "seen") == 0 && !pop3) {
+		a->after_fetch = AFTER_FETCH_SEEN;
+	} else if (g_str_has_prefix(after, "move:") && !pop3) {
+		const char *to = after + strlen("move:");
+
+		while (*to == ' ' || *to == '\t')
+			to++;
+		if (!*to || strcmp(to, a->folder) == 0 || strpbrk(to, "\r\n")
+		    || !g_utf8_validate(to, -1, NULL)) {
+			g_set_error(err, CFG_ERROR, 0, "%s: [account] after_fetch: \"%s\": name another "
+			    "folder than %s, e.g. move:Processed", a->file, after, a->folder);
+			return FALSE;
+		}
+		a->after_fetch = AFTER_FETCH_MOVE;
+		g_free(a->after_fetch_folder);
+		a->after_fetch_folder = g_strdup(to);
+	} else {
+		g_set_error(err, CFG_ERROR, 0, "%s: [account] after_fetch: \"%s\" is not one of %s", a->file,
+		    after, pop3 ? "keep, delete (POP3)" : "keep, seen, move:FOLDER, delete");
+		return FALSE;
+	}
+	if (pop3 && a->backfill_days) {
+		g_set_error(err, CFG_ERROR, 0, "%s: [account] backfill_days: IMAP only (a POP3 server "
+		    "gives no dates without fetching)", a->file);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 load_account(struct config *c, struct cfg_file *f, const char *id, GError **err)
 {
@@ -336,10 +452,13 @@ load_account(struct config *c, struct cfg_file *f, const char *id, GError **err)
 	a->id = g_strdup(id);
 	a->file = g_strdup(cfg_path(f));
 	a->protocol = g_strdup(cfg_str(f, S, "protocol"));
+	a->proto = strcmp(a->protocol, "pop3") == 0 ? PROTOCOL_POP3 : PROTOCOL_IMAP;
 	a->host = g_strdup(cfg_str(f, S, "host"));
 	a->tls = tls_mode(cfg_str(f, S, "tls"));
 	a->port = cfg_int(f, S, "port");
-	if (a->port == 0)
+	if (a->port == 0 && a->proto == PROTOCOL_POP3)
+		a->port = a->tls == TLS_IMPLICIT ? 995 : 110;
+	else if (a->port == 0)
 		a->port = a->tls == TLS_IMPLICIT ? 993 : 143;
 	a->tls_ca_file = g_strdup(cfg_str(f, S, "tls_ca_file"));
 	a->user = g_strdup(cfg_str(f, S, "user"));
@@ -359,6 +478,9 @@ load_account(struct config *c, struct cfg_file *f, const char *id, GError **err)
 	a->smtp_password_file = g_strdup(*cfg_str(f, S, "smtp_password_file") ?
 	    cfg_str(f, S, "smtp_password_file") : a->password_file);
 	a->active = cfg_bool(f, S, "active");
+	a->max_message_size = cfg_int(f, S, "max_message_size");
+	if (!load_reach(a, f, err))
+		return FALSE;
 
 	if (!strchr(a->reply_address, '@')) {
 		g_set_error(err, CFG_ERROR, 0, "%s: [account] reply_address: \"%s\" is not an email address",

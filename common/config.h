@@ -22,16 +22,41 @@ enum tls_mode {
 	TLS_NONE,
 };
 
+enum account_protocol {
+	PROTOCOL_IMAP,
+	PROTOCOL_POP3,
+};
+
+/* auth: how to log in; AUTH_BEST lets libcurl take the strongest the server
+ * offers (XOAUTH2 when the secret is a token) */
+enum account_auth {
+	AUTH_BEST,
+	AUTH_PASS,		/* POP3 USER/PASS, IMAP LOGIN: the password in the clear */
+	AUTH_APOP,		/* POP3 only */
+	AUTH_CRAM_MD5,
+	AUTH_PLAIN,		/* SASL PLAIN */
+	AUTH_LOGIN,		/* SASL LOGIN */
+	AUTH_XOAUTH2,
+};
+
+/* after_fetch: what happens on the server to a message routed has stored */
+enum after_fetch {
+	AFTER_FETCH_KEEP,
+	AFTER_FETCH_SEEN,	/* IMAP: \Seen */
+	AFTER_FETCH_MOVE,	/* IMAP: to after_fetch_folder */
+	AFTER_FETCH_DELETE,
+};
+
 struct config_account {
 	char *id;		/* the file name without .conf */
 	char *file;
-	char *protocol;		/* "imap" */
+	char *protocol;		/* "imap" or "pop3" (see proto) */
 	char *host;
-	int port;		/* resolved: 993/143 when the file says 0 */
+	int port;		/* resolved: 993/143 (IMAP), 995/110 (POP3) when the file says 0 */
 	enum tls_mode tls;
 	char *tls_ca_file;	/* "" for the system's */
 	char *user;
-	char *password_file;
+	char *password_file;	/* "" when a command gives the secret */
 	char *folder;
 	int check_interval;	/* seconds */
 	char *group;
@@ -44,6 +69,19 @@ struct config_account {
 	char *smtp_user;	/* resolved: user when the file leaves it empty */
 	char *smtp_password_file;	/* resolved likewise */
 	gboolean active;
+	long max_message_size;	/* bytes; parsed reads only the headers of a larger message */
+
+	/* fetchd's reach of the mailbox (see fetchd/fetchd.h, README) */
+	enum account_protocol proto;	/* protocol, parsed */
+	char *password_command;		/* "": none; exactly one of password_file, */
+	char *oauth2_token_command;	/* password_command, oauth2_token_command */
+	enum account_auth auth;
+	gboolean tls_verify;		/* FALSE only when the file says tls_verify = no */
+	gboolean allow_plaintext;	/* a secret may cross tls = none */
+	enum after_fetch after_fetch;
+	char *after_fetch_folder;	/* AFTER_FETCH_MOVE: the target; otherwise "" */
+	int backfill_days;		/* 0: the whole folder on the first sync */
+	gboolean idle;			/* IMAP IDLE where the server offers it */
 };
 
 struct config_group {

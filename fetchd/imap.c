@@ -351,6 +351,33 @@ rest(struct cur *c, struct span *t, gboolean literals)
 	}
 }
 
+/* nstring - a quoted string, a literal or NIL (an empty span) */
+static int
+nstring(struct cur *c, struct span *s, gboolean *is_quoted)
+{
+	guint8 ch = 0;
+	int rc;
+
+	if ((rc = peek(c, &ch)) != OK)
+		return rc;
+	*is_quoted = FALSE;
+	if (ch == '"') {
+		*is_quoted = TRUE;
+		return quoted(c, s);
+	}
+	if (ch == '{' || ch == '~')
+		return literal(c, s);
+	{
+		struct span nil;
+
+		rc = atom(c, &nil);
+		if (rc == OK && !span_is(c, &nil, "NIL"))
+			return fail(c, "a FETCH item is neither a string nor NIL");
+		s->off = s->len = 0;
+	}
+	return rc;
+}
+
 /* fetch - "(ITEM value ITEM value ...)" of "* N FETCH" */
 static int
 fetch(struct cur *c, struct imap_resp *r, struct span *body)
@@ -383,26 +410,19 @@ fetch(struct cur *c, struct imap_resp *r, struct span *body)
 				return rc;
 			r->has_size = TRUE;
 		} else if (span_is(c, &name, "BODY[]")) {
-			if ((rc = peek(c, &ch)) != OK)
-				return rc;
-			if (ch == '"') {
-				rc = quoted(c, body);
-				r->body_quoted = TRUE;
-			} else if (ch == '{' || ch == '~') {
-				rc = literal(c, body);
-				r->body_quoted = FALSE;
-			} else {
-				struct span nil;
-
-				/* NIL: no body at all */
-				rc = atom(c, &nil);
-				if (rc == OK && !span_is(c, &nil, "NIL"))
-					return fail(c, "BODY[] is neither a string nor NIL");
-				body->off = body->len = 0;
-			}
-			if (rc != OK)
+			if ((rc = nstring(c, body, &r->body_quoted)) != OK)
 				return rc;
 			r->has_body = TRUE;
+		} else if (name.len > 12 && g_ascii_strncasecmp((const char *)c->b + name.off,
+		    "BODY[HEADER.", 12) == 0) {
+			struct span h;
+
+			/* BODY[HEADER.FIELDS (MESSAGE-ID)]: a few header lines */
+			if ((rc = nstring(c, &h, &r->header_quoted)) != OK)
+				return rc;
+			r->has_header = TRUE;
+			r->header_off = h.off;
+			r->header_len = h.len;
 		} else if ((rc = value(c, 1)) != OK) {
 			return rc;
 		}
@@ -537,26 +557,40 @@ imap_resp_clear(struct imap_resp *r)
 	memset(r, 0, sizeof *r);
 }
 
-GBytes *
-imap_resp_body(const struct imap_resp *r, GBytes *buf)
+/* unquote - the bytes of a string item: a slice, or unescaped */
+static GBytes *
+unquote(GBytes *buf, gsize off, gsize n, gboolean is_quoted)
 {
 	GByteArray *out;
 	const guint8 *p;
 	gsize len;
 
-	g_assert(r->has_body);
-	if (!r->body_quoted)
-		return g_bytes_new_from_bytes(buf, r->body_off, r->body_len);
+	if (!is_quoted)
+		return g_bytes_new_from_bytes(buf, off, n);
 	p = g_bytes_get_data(buf, &len);
-	g_assert(r->body_off + r->body_len <= len);
-	p += r->body_off;
-	out = g_byte_array_sized_new(r->body_len);
-	for (gsize i = 0; i < r->body_len; i++) {
-		if (p[i] == '\\' && i + 1 < r->body_len)
+	g_assert(off + n <= len);
+	p += off;
+	out = g_byte_array_sized_new(n);
+	for (gsize i = 0; i < n; i++) {
+		if (p[i] == '\\' && i + 1 < n)
 			i++;
 		g_byte_array_append(out, p + i, 1);
 	}
 	return g_byte_array_free_to_bytes(out);
+}
+
+GBytes *
+imap_resp_header(const struct imap_resp *r, GBytes *buf)
+{
+	g_assert(r->has_header);
+	return unquote(buf, r->header_off, r->header_len, r->header_quoted);
+}
+
+GBytes *
+imap_resp_body(const struct imap_resp *r, GBytes *buf)
+{
+	g_assert(r->has_body);
+	return unquote(buf, r->body_off, r->body_len, r->body_quoted);
 }
 
 gboolean
@@ -676,4 +710,109 @@ imap_uid_set(const guint32 *uids, guint n, gsize max, guint *used)
 	}
 	*used = i;
 	return g_string_free(s, FALSE);
+}
+
+char *
+imap_astring(const char *s)
+{
+	GString *q;
+
+	for (const char *p = s; *p; p++)
+		if ((guchar)*p >= 0x80 || *p == '\r' || *p == '\n')
+			return NULL;
+	q = g_string_new("\"");
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_c(q, '\\');
+		g_string_append_c(q, *p);
+	}
+	g_string_append_c(q, '"');
+	return g_string_free(q, FALSE);
+}
+
+char *
+imap_search_date(GDateTime *when)
+{
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+	    "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+	/* RFC 3501 date: 1-Feb-2024, English month names whatever the locale */
+	return g_strdup_printf("%d-%s-%d", g_date_time_get_day_of_month(when),
+	    months[g_date_time_get_month(when) - 1], g_date_time_get_year(when));
+}
+
+char *
+imap_message_id(const guint8 *text, gsize len)
+{
+	g_autoptr(GString) v = NULL;
+	gboolean in = FALSE;
+	gsize i = 0;
+	const char *lt, *gt;
+
+	/* the header block is a few lines: "Message-ID: <a@b>", maybe folded */
+	while (i < len) {
+		gsize end = i;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		if (in && (text[i] == ' ' || text[i] == '\t')) {
+			g_string_append_len(v, (const char *)text + i, end - i);
+		} else if (in) {
+			break;
+		} else if (end - i > 11 && g_ascii_strncasecmp((const char *)text + i, "Message-ID:",
+		    11) == 0) {
+			in = TRUE;
+			v = g_string_new_len((const char *)text + i + 11, end - i - 11);
+		}
+		i = end + 1;
+	}
+	if (!v)
+		return NULL;
+	g_strdelimit(v->str, "\r\t", ' ');
+	lt = strchr(v->str, '<');
+	gt = lt ? strchr(lt, '>') : NULL;
+	if (lt && gt) {
+		char *id = g_strstrip(g_strndup(lt + 1, gt - lt - 1));
+
+		if (*id)
+			return id;
+		g_free(id);
+		return NULL;
+	}
+	g_strstrip(v->str);
+	return *v->str ? g_strdup(v->str) : NULL;
+}
+
+GPtrArray *
+imap_after_fetch_commands(enum after_fetch how, const char *folder, gboolean has_move,
+    gboolean has_uidplus, const char *set)
+{
+	GPtrArray *cmds = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *q = NULL;
+
+	switch (how) {
+	case AFTER_FETCH_KEEP:
+		break;
+	case AFTER_FETCH_SEEN:
+		g_ptr_array_add(cmds, g_strdup_printf("UID STORE %s +FLAGS.SILENT (\\Seen)", set));
+		break;
+	case AFTER_FETCH_MOVE:
+		q = imap_quote(folder);
+		if (!q)
+			break;
+		if (has_move) {
+			g_ptr_array_add(cmds, g_strdup_printf("UID MOVE %s %s", set, q));
+			break;
+		}
+		g_ptr_array_add(cmds, g_strdup_printf("UID COPY %s %s", set, q));
+		/* FALLTHROUGH */
+	case AFTER_FETCH_DELETE:
+		g_ptr_array_add(cmds, g_strdup_printf("UID STORE %s +FLAGS.SILENT (\\Deleted)", set));
+		/* without UIDPLUS only a plain EXPUNGE exists: it also removes what
+		 * others marked \Deleted, as any client without UIDPLUS does */
+		g_ptr_array_add(cmds, has_uidplus ? g_strdup_printf("UID EXPUNGE %s", set) :
+		    g_strdup("EXPUNGE"));
+		break;
+	}
+	return cmds;
 }

@@ -2,12 +2,16 @@
  * fetchd - fetch one email account's new mail and hand it to parsed.
  *
  *	fetchd [-c DIR] [--check-config] ACCOUNT
+ *	fetchd --check [--send-test ADDRESS] [-c DIR] ACCOUNT	(check.c)
  *
  * One process per account (DIR/accounts/ACCOUNT.conf).  Messages go to every
  * parsed endpoint (PUSH, round-robin over those that are up); routed's acks
- * come back on the acks endpoint (SUB, topic ACCOUNT).  SIGHUP re-reads the
- * configuration and reconnects; SIGTERM waits up to five seconds for
- * outstanding acks, saves the mark and exits.
+ * come back on the acks endpoint (SUB, topic ACCOUNT); while the IMAP
+ * session idles, its socket sits in the same zmq_poll, so new mail and acks
+ * are both taken the moment they come.  An account fetchd cannot run safely
+ * (tls = none without allow_plaintext) stops it with exit 78.  SIGHUP
+ * re-reads the configuration and reconnects; SIGTERM waits up to five
+ * seconds for outstanding acks, saves the state and exits.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,7 +38,8 @@ struct sockets {
 static G_NORETURN void
 usage(void)
 {
-	fprintf(stderr, "usage: fetchd [-c DIR] [--check-config] ACCOUNT\n");
+	fprintf(stderr, "usage: fetchd [-c DIR] [--check-config] ACCOUNT\n"
+	    "       fetchd --check [--send-test ADDRESS] [-c DIR] ACCOUNT\n");
 	exit(EX_USAGE);
 }
 
@@ -99,6 +104,19 @@ reload(void *ctx, struct config *old, const char *dir, const char *account, stru
 		config_free(cfg);
 		return old;
 	}
+	if (!fetch_account_ok(config_account(cfg, account), &err)) {
+		log_error("reload: %s; keeping the old configuration", err->message);
+		config_free(cfg);
+		return old;
+	}
+	if (config_account(cfg, account)->proto != config_account(old, account)->proto) {
+		log_error("reload: protocol changed to %s: restart fetchd for that (its state "
+		    "file is the old protocol's); keeping the old configuration",
+		    config_account(cfg, account)->protocol);
+		config_free(cfg);
+		return old;
+	}
+	fetch_account_warn(config_account(cfg, account));
 	tap = config_tap_endpoint(cfg, name);
 	if ((!same_list(cfg->parsed_endpoints, old->parsed_endpoints)
 	    && !(n.push = zsock_connect_all(ctx, ZMQ_PUSH, cfg->parsed_endpoints, TRUE, &err)))
@@ -178,12 +196,15 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "check", no_argument, NULL, 'K' },
+		{ "send-test", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = CONFIG_DEFAULT_DIR, *account;
 	g_autoptr(GError) err = NULL;
-	gboolean check_only = FALSE;
+	gboolean check_only = FALSE, check = FALSE;
+	const char *send_test = NULL;
 	struct config *cfg;
 	struct sockets socks;
 	struct fetch *f;
@@ -198,11 +219,17 @@ main(int argc, char **argv)
 		case 'C':
 			check_only = TRUE;
 			break;
+		case 'K':
+			check = TRUE;
+			break;
+		case 'S':
+			send_test = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind != argc - 1)
+	if (optind != argc - 1 || (send_test && !check))
 		usage();
 	account = argv[optind];
 
@@ -210,11 +237,19 @@ main(int argc, char **argv)
 	cfg = config_load_or_exit(dir);
 	if (!config_account(cfg, account))
 		log_fatal(EX_CONFIG, "no account %s in %s/accounts", account, dir);
+	if (check) {
+		c = check_run(cfg, account, send_test, stdout);	/* no lock: beside the daemon */
+		config_free(cfg);
+		return c;
+	}
+	if (!fetch_account_ok(config_account(cfg, account), &err))
+		log_fatal(EX_CONFIG, "%s", err->message);
 	if (check_only) {
 		printf("ok\n");
 		config_free(cfg);
 		return 0;
 	}
+	fetch_account_warn(config_account(cfg, account));
 	sig_init();
 
 	ctx = zmq_ctx_new();
@@ -225,17 +260,23 @@ main(int argc, char **argv)
 	if (!f)
 		log_fatal(g_error_matches(err, STATE_ERROR, EWOULDBLOCK) ? EX_TEMPFAIL : EX_DATAERR,
 		    "%s", err->message);
+	fetch_set_zmq(f, ctx);
 	log_info("started");
 
 	while (!sig_stop_requested()) {
-		zmq_pollitem_t it = { socks.acks, 0, ZMQ_POLLIN, 0 };
+		/* the acks, and while idle the IMAP socket: mail and acks alike
+		 * are taken the moment they come */
+		zmq_pollitem_t it[2] = { { socks.acks, 0, ZMQ_POLLIN, 0 }, { NULL, -1, ZMQ_POLLIN, 0 } };
+		int n = 1;
 
 		if (sig_take_reload())
 			cfg = reload(ctx, cfg, dir, account, f, &socks);
 		fetch_run(f, g_get_monotonic_time());
 		if (sig_stop_requested())
 			break;
-		if (zmq_poll(&it, 1, fetch_wait_ms(f, g_get_monotonic_time())) < 0 && errno != EINTR)
+		if ((it[1].fd = fetch_poll_fd(f)) >= 0)
+			n = 2;
+		if (zmq_poll(it, n, fetch_wait_ms(f, g_get_monotonic_time())) < 0 && errno != EINTR)
 			log_fatal(EX_SOFTWARE, "zmq_poll: %s", zmq_strerror(errno));
 		take_acks(socks.acks, f);
 		/* at most one write of the state file per turn, however many acks */

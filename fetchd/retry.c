@@ -5,6 +5,11 @@
  * up to a fifth at random so that many fetchd processes that lost the same
  * server do not come back at the same instant.  A cause is logged when it
  * differs from the last one logged; the recovery is logged once.
+ *
+ * A refused login is different: trying a wrong password every few seconds
+ * gets an account locked by its provider.  After one, the delay starts at
+ * RETRY_AUTH_FIRST and doubles up to RETRY_AUTH_MAX, and only a login that
+ * works (or a reload) starts it over.
  */
 #include "fetchd.h"
 
@@ -23,13 +28,39 @@ retry_delay(int n, double r)
 }
 
 int
-retry_failed(struct retry *r, const char *cause, gboolean *changed)
+retry_auth_delay(int n)
+{
+	int d = RETRY_AUTH_FIRST;
+
+	for (int i = 1; i < n && d < RETRY_AUTH_MAX; i++)
+		d *= 2;
+	return MIN(d, RETRY_AUTH_MAX);
+}
+
+/* note - cause is the one to log next time it differs */
+static void
+note(struct retry *r, const char *cause, gboolean *changed)
 {
 	*changed = !r->cause || strcmp(r->cause, cause) != 0;
 	if (*changed) {
 		g_free(r->cause);
 		r->cause = g_strdup(cause);
 	}
+}
+
+int
+retry_auth_failed(struct retry *r, const char *cause, gboolean *changed)
+{
+	note(r, cause, changed);
+	if (r->auth_failures < 64)
+		r->auth_failures++;
+	return retry_auth_delay(r->auth_failures);
+}
+
+int
+retry_failed(struct retry *r, const char *cause, gboolean *changed)
+{
+	note(r, cause, changed);
 	if (r->failures < 64)
 		r->failures++;
 	return retry_delay(r->failures, g_random_double());
@@ -41,6 +72,7 @@ retry_connected(struct retry *r)
 	gboolean news = !r->ever_ok || r->cause != NULL;
 
 	r->ever_ok = TRUE;
+	r->auth_failures = 0;
 	g_clear_pointer(&r->cause, g_free);
 	return news;
 }
@@ -56,5 +88,6 @@ retry_reset(struct retry *r)
 {
 	g_clear_pointer(&r->cause, g_free);
 	r->failures = 0;
+	r->auth_failures = 0;
 	r->ever_ok = FALSE;
 }

@@ -6,12 +6,23 @@
  * curl_easy_perform() at exactly that point.  From there we speak IMAP
  * ourselves over curl_easy_send()/curl_easy_recv(), because libcurl's URL
  * interface would set \Seen (it fetches BODY[]), cannot deliver a large
- * BODY.PEEK[] literal and cannot pipeline.
+ * BODY.PEEK[] literal, cannot pipeline and has no IDLE.
+ *
+ * The login: auth = best leaves the choice to libcurl (the strongest SASL
+ * mechanism the server offers, XOAUTH2 with a token, else LOGIN); cram-md5,
+ * plain, login and xoauth2 name the SASL mechanism (CURLOPT_LOGIN_OPTIONS
+ * "AUTH=..."); pass gives libcurl no user at all, so that it stops after the
+ * greeting (and STARTTLS), and sends LOGIN here.  What the server says while
+ * libcurl connects is kept (the debug callback, CURLINFO_HEADER_IN only:
+ * what we send carries the secret and is never looked at), so that a refusal
+ * can be told apart from a mechanism the server does not offer.
  *
  * Every wait is a poll() on the connection's socket, at most a second at a
  * time so that a stop request is seen, and at most timeout seconds without a
  * byte moving.  Responses are parsed by imap_parse() from one buffer; a large
  * body leaves as a slice of that buffer, so a message costs its size once.
+ * While IDLE, the socket is the caller's to poll (session_fd), and
+ * session_idle_poll() reads without waiting.
  */
 #include "fetchd.h"
 
@@ -27,6 +38,7 @@ G_DEFINE_QUARK(postroom-session-error, session_error)
 #define READ_MIN	(64 * 1024)
 #define READ_MAX	(16 * 1024 * 1024)
 #define SET_MAX		8000	/* characters of a uid set in one command */
+#define SAID_MAX	(16 * 1024)	/* bytes of the server's words kept while connecting */
 
 struct session {
 	CURL *curl;
@@ -39,6 +51,8 @@ struct session {
 	char *where;		/* host:port, for messages */
 	gboolean (*cancel)(void);
 	char errbuf[CURL_ERROR_SIZE];
+	GHashTable *caps;	/* upper-case capability words, after login */
+	char *idle_tag;		/* while IDLE */
 };
 
 /* in_class - rc is one of codes (ending with -1) */
@@ -110,12 +124,17 @@ url(const struct config_account *a, GError **err)
 	CURLU *u = curl_url();
 	g_autofree char *port = g_strdup_printf("%d", a->port);
 	g_autofree char *host = NULL;
+	const char *scheme;
 	char *s = NULL, *out;
 
+	if (a->proto == PROTOCOL_POP3)
+		scheme = a->tls == TLS_IMPLICIT ? "pop3s" : "pop3";
+	else
+		scheme = a->tls == TLS_IMPLICIT ? "imaps" : "imap";
 	/* an IPv6 address goes in brackets */
 	host = strchr(a->host, ':') && a->host[0] != '[' ? g_strdup_printf("[%s]", a->host) :
 	    g_strdup(a->host);
-	if (curl_url_set(u, CURLUPART_SCHEME, a->tls == TLS_IMPLICIT ? "imaps" : "imap", 0)
+	if (curl_url_set(u, CURLUPART_SCHEME, scheme, 0)
 	    || curl_url_set(u, CURLUPART_HOST, host, 0)
 	    || curl_url_set(u, CURLUPART_PORT, port, 0)
 	    || curl_url_set(u, CURLUPART_PATH, "/", 0)
@@ -131,81 +150,245 @@ url(const struct config_account *a, GError **err)
 	return out;
 }
 
+/* the connection being made: for libcurl's callbacks */
+struct dialing {
+	gboolean (*cancel)(void);
+	GString *said;
+};
+
 /* progress - libcurl asks while it connects: stop when we are stopping */
 static int
-progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+progress(void *p, curl_off_t dltotal, curl_off_t dltotal_now, curl_off_t ultotal,
+    curl_off_t ulnow)
 {
-	struct session *s = p;
+	struct dialing *d = p;
 
-	return s->cancel && s->cancel() ? 1 : 0;
+	return d->cancel && d->cancel() ? 1 : 0;
 }
 
-struct session *
-session_open(const struct session_opts *o, GError **err)
+/* heard - libcurl's debug callback: keep what the server says (never what
+ * we send: that is where the secret is) */
+static int
+heard(CURL *c, curl_infotype type, char *data, size_t size, void *p)
+{
+	struct dialing *d = p;
+
+	if (type == CURLINFO_HEADER_IN && d->said->len < SAID_MAX)
+		g_string_append_len(d->said, data, MIN(size, SAID_MAX - d->said->len));
+	return 0;
+}
+
+const char *
+session_login_options(const struct config_account *a)
+{
+	switch (a->auth) {
+	case AUTH_BEST:
+		return account_secret_is_token(a, SECRET_MAILBOX) ? "AUTH=XOAUTH2" : NULL;
+	case AUTH_PASS:
+		return NULL;
+	case AUTH_APOP:
+		return "AUTH=+APOP";
+	case AUTH_CRAM_MD5:
+		return "AUTH=CRAM-MD5";
+	case AUTH_PLAIN:
+		return "AUTH=PLAIN";
+	case AUTH_LOGIN:
+		return "AUTH=LOGIN";
+	case AUTH_XOAUTH2:
+		return "AUTH=XOAUTH2";
+	}
+	return NULL;
+}
+
+void
+session_curl_setup(CURL *c, const struct config_account *a, const char *secret)
+{
+	const char *opts = session_login_options(a);
+
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, a->proto == PROTOCOL_POP3 ? "pop3,pop3s" :
+	    "imap,imaps");
+	if (a->auth != AUTH_PASS && secret) {
+		curl_easy_setopt(c, CURLOPT_USERNAME, a->user);
+		if (account_secret_is_token(a, SECRET_MAILBOX))
+			curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, secret);
+		else
+			curl_easy_setopt(c, CURLOPT_PASSWORD, secret);
+		if (opts)
+			curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, opts);
+	}
+	if (a->tls == TLS_STARTTLS)
+		curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	if (a->tls != TLS_NONE && *a->tls_ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, a->tls_ca_file);
+	if (a->tls != TLS_NONE && !a->tls_verify) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
+
+/* offered - the SASL mechanisms the server named while libcurl connected:
+ * IMAP "AUTH=X" capabilities, POP3 "SASL X Y" in CAPA, "APOP" for a POP3
+ * greeting with a timestamp; upper case, space-separated */
+char *
+session_offered(const char *said, gboolean pop3)
+{
+	g_auto(GStrv) lines = g_strsplit(said ? said : "", "\n", -1);
+	GString *out = g_string_new(NULL);
+
+	for (char **l = lines; *l; l++) {
+		g_auto(GStrv) words = g_strsplit_set(g_strstrip(*l), " []", -1);
+
+		if (pop3 && l == lines && g_str_has_prefix(*l, "+OK") && strchr(*l, '<')
+		    && strchr(*l, '@') && strchr(*l, '>'))
+			g_string_append(out, " APOP");
+		for (char **w = words; *w; w++) {
+			if (!pop3 && g_ascii_strncasecmp(*w, "AUTH=", 5) == 0 && (*w)[5]) {
+				g_autofree char *up = g_ascii_strup(*w + 5, -1);
+
+				if (!strstr(out->str, up))
+					g_string_append_printf(out, " %s", up);
+			}
+		}
+		if (pop3 && g_ascii_strncasecmp(*l, "SASL ", 5) == 0)
+			for (char **w = words + 1; *w; w++)
+				if (**w) {
+					g_autofree char *up = g_ascii_strup(*w, -1);
+
+					if (!strstr(out->str, up))
+						g_string_append_printf(out, " %s", up);
+				}
+	}
+	if (out->len)
+		g_string_erase(out, 0, 1);
+	return g_string_free(out, FALSE);
+}
+
+/* refusal - a line of the server's that refuses: "TAG NO ...", "TAG BAD
+ * ...", "-ERR ..." (not a "+ ..." challenge: base64 that says nothing to a
+ * person, nor the capabilities it listed) */
+static gboolean
+refusal(const char *l)
+{
+	const char *sp = strchr(l, ' ');
+
+	if (g_str_has_prefix(l, "-ERR"))
+		return TRUE;
+	return *l != '*' && *l != '+' && sp && (g_ascii_strncasecmp(sp + 1, "NO", 2) == 0
+	    || g_ascii_strncasecmp(sp + 1, "BAD", 3) == 0) && (sp[3] == ' ' || sp[3] == '\0'
+	    || sp[4] == ' ' || sp[4] == '\0');
+}
+
+/* last_said - the server's last refusal while connecting, printable, short;
+ * "" when it gave none */
+static char *
+last_said(const GString *said)
+{
+	g_auto(GStrv) lines = g_strsplit(said->str, "\n", -1);
+	const char *last = "";
+	GString *out = g_string_new(NULL);
+
+	for (char **l = lines; *l; l++)
+		if (refusal(g_strstrip(*l)))
+			last = *l;
+	for (const char *p = last; *p && out->len < 160; p++)
+		g_string_append_c(out, (guchar)*p < 0x20 || *p == 0x7f ? '?' : *p);
+	return g_string_free(out, FALSE);
+}
+
+/* mechanism - the SASL mechanism auth names, or NULL */
+static const char *
+mechanism(const struct config_account *a)
+{
+	const char *o = session_login_options(a);
+
+	return o && o[5] != '+' ? o + 5 : NULL;
+}
+
+CURL *
+session_connect(const struct session_opts *o, char *errbuf, curl_socket_t *fd, GError **err)
 {
 	const struct config_account *a = o->account;
 	g_autofree char *u = url(a, err);
-	struct session *s;
-	curl_socket_t fd;
+	g_autoptr(GString) said = g_string_new(NULL);
+	struct dialing d = { o->cancel, said };
 	CURLcode rc;
+	CURL *c;
 
+	*fd = CURL_SOCKET_BAD;
 	if (!u)
 		return NULL;
-	s = g_new0(struct session, 1);
-	s->curl = curl_easy_init();
-	s->fd = CURL_SOCKET_BAD;
-	s->in = g_byte_array_new();
-	s->timeout = o->timeout;
-	s->cancel = o->cancel;
-	s->where = g_strdup_printf("%s:%d", a->host, a->port);
-	if (!s->curl) {
+	c = curl_easy_init();
+	if (!c) {
 		g_set_error(err, SESSION_ERROR, SESSION_CONNECT, "libcurl: unable to make a handle");
-		session_close(s);
 		return NULL;
 	}
-	curl_easy_setopt(s->curl, CURLOPT_URL, u);
-	curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
-	curl_easy_setopt(s->curl, CURLOPT_USERNAME, a->user);
-	curl_easy_setopt(s->curl, CURLOPT_PASSWORD, o->password);
-	curl_easy_setopt(s->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT, (long)o->timeout);
-	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT, (long)o->timeout);
-	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, progress);
-	curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
-	if (a->tls == TLS_STARTTLS)
-		curl_easy_setopt(s->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	if (a->tls != TLS_NONE && *a->tls_ca_file)
-		curl_easy_setopt(s->curl, CURLOPT_CAINFO, a->tls_ca_file);
+	*errbuf = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, u);
+	session_curl_setup(c, a, o->password);
+	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)o->timeout);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)o->timeout);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &d);
+	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, heard);
+	curl_easy_setopt(c, CURLOPT_DEBUGDATA, &d);
+	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 
-	rc = curl_easy_perform(s->curl);
+	rc = curl_easy_perform(c);
+	curl_easy_setopt(c, CURLOPT_VERBOSE, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, NULL);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
 	if (rc == CURLE_ABORTED_BY_CALLBACK) {
 		g_set_error(err, SESSION_ERROR, SESSION_CANCELLED, "stopping");
-		session_close(s);
+		curl_easy_cleanup(c);
+		return NULL;
+	}
+	if (rc == CURLE_LOGIN_DENIED) {
+		g_autofree char *offered = session_offered(said->str, a->proto == PROTOCOL_POP3);
+		g_autofree char *last = last_said(said);
+		const char *mech = mechanism(a);
+		g_auto(GStrv) have = g_strsplit(offered, " ", -1);
+
+		if (mech && !g_strv_contains((const char *const *)have, mech)) {
+			g_autofree char *word = g_ascii_strdown(mech, -1);
+
+			g_set_error(err, SESSION_ERROR, SESSION_CONNECT, "%s:%d does not offer %s "
+			    "(auth = %s; it offers: %s)", a->host, a->port, mech, a->auth == AUTH_BEST ?
+			    "best, with a token" : word, *offered ? offered : "no SASL mechanism");
+		} else if (a->auth == AUTH_APOP && !g_strv_contains((const char *const *)have, "APOP")) {
+			g_set_error(err, SESSION_ERROR, SESSION_CONNECT, "%s:%d does not offer APOP "
+			    "(its greeting has no timestamp)", a->host, a->port);
+		} else {
+			g_set_error(err, SESSION_ERROR, SESSION_AUTH, "login refused for %s on %s:%d: "
+			    "check user and %s%s%s", a->user, a->host, a->port,
+			    account_secret_is_token(a, SECRET_MAILBOX) ? "the token (expired? scope?)" :
+			    "password (app password?)", *last ? ": " : "", last);
+		}
+		curl_easy_cleanup(c);
 		return NULL;
 	}
 	if (rc != CURLE_OK) {
 		g_autofree char *cause = NULL;
 		long os_errno = 0;
 
-		curl_easy_getinfo(s->curl, CURLINFO_OS_ERRNO, &os_errno);
-		cause = session_cause(rc, os_errno, s->errbuf, a, o->timeout);
-
+		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+		cause = session_cause(rc, os_errno, errbuf, a, o->timeout);
 		g_set_error(err, SESSION_ERROR, SESSION_CONNECT, "%s", cause);
-		session_close(s);
+		curl_easy_cleanup(c);
 		return NULL;
 	}
-	rc = curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd);
-	if (rc != CURLE_OK || fd == CURL_SOCKET_BAD) {
-		g_set_error(err, SESSION_ERROR, SESSION_CONNECT, "%s: no socket after login", s->where);
-		session_close(s);
+	rc = curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, fd);
+	if (rc != CURLE_OK || *fd == CURL_SOCKET_BAD) {
+		g_set_error(err, SESSION_ERROR, SESSION_CONNECT, "%s:%d: no socket after login",
+		    a->host, a->port);
+		curl_easy_cleanup(c);
 		return NULL;
 	}
-	s->fd = fd;
-	return s;
+	return c;
 }
 
 /* wait_fd - until the socket is ready for events, or the deadline passes */
@@ -422,20 +605,20 @@ is_tagged(struct session *s, struct imap_resp *r, const char *tag, GError **err)
 }
 
 gboolean
-session_examine(struct session *s, const char *folder, guint32 *uidvalidity, guint32 *exists,
+session_select(struct session *s, const char *folder, gboolean writable, struct session_folder *f,
     GError **err)
 {
 	g_autofree char *q = imap_quote(folder);
 	g_autofree char *cmd = NULL, *tag = NULL, *what = NULL;
 	gboolean seen = FALSE;
 
+	memset(f, 0, sizeof *f);
 	if (!q) {
 		g_set_error(err, SESSION_ERROR, SESSION_REFUSED, "folder \"%s\" cannot be named in IMAP",
 		    folder);
 		return FALSE;
 	}
-	*exists = 0;
-	cmd = g_strdup_printf("EXAMINE %s", q);
+	cmd = g_strdup_printf("%s %s", writable ? "SELECT" : "EXAMINE", q);
 	if (!(tag = command(s, cmd, err)))
 		return FALSE;
 	what = g_strdup_printf("to open folder %s", folder);
@@ -452,6 +635,11 @@ session_examine(struct session *s, const char *folder, guint32 *uidvalidity, gui
 		if (t > 0) {
 			gboolean ok = completed(s, &r, what, err);
 
+			if (ok && writable && r.text && g_ascii_strncasecmp(r.text, "[READ-ONLY]", 11) == 0) {
+				g_set_error(err, SESSION_ERROR, SESSION_REFUSED, "%s opened %s read-only: "
+				    "after_fetch needs to change it", s->where, folder);
+				ok = FALSE;
+			}
 			consume(s, &r);
 			if (ok && !seen) {
 				g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL,
@@ -460,12 +648,28 @@ session_examine(struct session *s, const char *folder, guint32 *uidvalidity, gui
 			}
 			return ok;
 		}
-		if (strcmp(r.word, "OK") == 0 && imap_resp_code(&r, "UIDVALIDITY", uidvalidity))
-			seen = *uidvalidity != 0;
+		if (strcmp(r.word, "OK") == 0 && imap_resp_code(&r, "UIDVALIDITY", &f->uidvalidity))
+			seen = f->uidvalidity != 0;
+		else if (strcmp(r.word, "OK") == 0)
+			imap_resp_code(&r, "UIDNEXT", &f->uidnext);
 		else if (strcmp(r.word, "EXISTS") == 0 && r.has_number)
-			*exists = r.number;
+			f->exists = r.number;
 		consume(s, &r);
 	}
+}
+
+gboolean
+session_examine(struct session *s, const char *folder, guint32 *uidvalidity, guint32 *exists,
+    GError **err)
+{
+	struct session_folder f;
+
+	*exists = 0;
+	if (!session_select(s, folder, FALSE, &f, err))
+		return FALSE;
+	*uidvalidity = f.uidvalidity;
+	*exists = f.exists;
+	return TRUE;
 }
 
 /* simple - a command whose untagged responses do not matter */
@@ -503,6 +707,458 @@ session_noop(struct session *s, GError **err)
 	return simple(s, "NOOP", err);
 }
 
+/* capability - CAPABILITY, remembered; a server that refuses has none */
+static gboolean
+capability(struct session *s, GError **err)
+{
+	g_autofree char *tag = command(s, "CAPABILITY", err);
+
+	if (!tag)
+		return FALSE;
+	for (;;) {
+		struct imap_resp r;
+		int t;
+
+		if (!next(s, &r, err))
+			return FALSE;
+		if ((t = is_tagged(s, &r, tag, err)) < 0) {
+			imap_resp_clear(&r);
+			return FALSE;
+		}
+		if (t > 0) {
+			consume(s, &r);
+			return TRUE;
+		}
+		if (strcmp(r.word, "CAPABILITY") == 0 && r.text) {
+			g_auto(GStrv) words = g_strsplit(r.text, " ", -1);
+
+			for (char **w = words; *w; w++)
+				if (**w)
+					g_hash_table_add(s->caps, g_ascii_strup(*w, -1));
+		}
+		consume(s, &r);
+	}
+}
+
+gboolean
+session_has(const struct session *s, const char *cap)
+{
+	return g_hash_table_contains(s->caps, cap);
+}
+
+/* argument - send what comes before an astring and the astring itself: a
+ * quoted string, or a literal after the server's go-ahead */
+static gboolean
+argument(struct session *s, GString *line, const char *value, GError **err)
+{
+	g_autofree char *q = imap_astring(value);
+	struct imap_resp r;
+	gboolean go;
+
+	if (q) {
+		g_string_append(line, q);
+		return TRUE;
+	}
+	g_string_append_printf(line, "{%zu}\r\n", strlen(value));
+	go = send_all(s, line->str, line->len, err);
+	explicit_bzero(line->str, line->len);
+	g_string_truncate(line, 0);
+	if (!go || !next(s, &r, err))
+		return FALSE;
+	go = r.kind == IMAP_CONTINUE;
+	if (!go)
+		g_set_error(err, SESSION_ERROR, SESSION_AUTH, "%s refused the login: %s %s", s->where,
+		    r.word ? r.word : "", r.text ? r.text : "");
+	consume(s, &r);
+	if (go)
+		g_string_append(line, value);
+	return go;
+}
+
+/* login - LOGIN user password, for auth = pass (the command is not logged) */
+static gboolean
+login(struct session *s, const struct config_account *a, const char *password, GError **err)
+{
+	g_autofree char *tag = g_strdup_printf("F%u", ++s->tag);
+	GString *line = g_string_new(NULL);
+	gboolean ok;
+
+	log_debug("imap: > %s LOGIN (not shown)", tag);
+	g_string_append_printf(line, "%s LOGIN ", tag);
+	ok = argument(s, line, a->user, err);
+	if (ok) {
+		g_string_append_c(line, ' ');
+		ok = argument(s, line, password, err);
+	}
+	if (ok) {
+		g_string_append(line, "\r\n");
+		ok = send_all(s, line->str, line->len, err);
+	}
+	explicit_bzero(line->str, line->len);
+	g_string_free(line, TRUE);
+	while (ok) {
+		struct imap_resp r;
+		int t;
+
+		if (!next(s, &r, err))
+			return FALSE;
+		if ((t = is_tagged(s, &r, tag, err)) < 0) {
+			imap_resp_clear(&r);
+			return FALSE;
+		}
+		if (t == 0) {
+			consume(s, &r);
+			continue;
+		}
+		if (strcmp(r.word, "OK") != 0) {
+			g_set_error(err, SESSION_ERROR, SESSION_AUTH, "login refused for %s on %s: check "
+			    "user and password (app password?): %s %.160s", a->user, s->where, r.word,
+			    r.text);
+			ok = FALSE;
+		}
+		consume(s, &r);
+		break;
+	}
+	return ok;
+}
+
+struct session *
+session_open(const struct session_opts *o, GError **err)
+{
+	const struct config_account *a = o->account;
+	struct session *s;
+	curl_socket_t fd;
+	CURL *c;
+
+	s = g_new0(struct session, 1);
+	s->in = g_byte_array_new();
+	s->timeout = o->timeout;
+	s->cancel = o->cancel;
+	s->where = g_strdup_printf("%s:%d", a->host, a->port);
+	s->caps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	s->fd = CURL_SOCKET_BAD;
+	c = session_connect(o, s->errbuf, &fd, err);
+	if (!c) {
+		session_close(s);
+		return NULL;
+	}
+	s->curl = c;
+	s->fd = fd;
+	if (a->auth == AUTH_PASS && !login(s, a, o->password, err)) {
+		session_close(s);
+		return NULL;
+	}
+	if (!capability(s, err)) {
+		session_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+session_fd(const struct session *s)
+{
+	return s->fd;
+}
+
+/* uids_of - the numbers of "* SEARCH 1 2 3" into uids */
+static void
+uids_of(const char *text, GArray *uids)
+{
+	g_auto(GStrv) words = g_strsplit(text ? text : "", " ", -1);
+
+	for (char **w = words; *w; w++) {
+		guint64 v;
+
+		if (**w && g_ascii_string_to_unsigned(*w, 10, 1, G_MAXUINT32, &v, NULL)) {
+			guint32 u = (guint32)v;
+
+			g_array_append_val(uids, u);
+		}
+	}
+}
+
+/* cmp_u32 - order of guint32 */
+static gint
+cmp_u32(gconstpointer a, gconstpointer b)
+{
+	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+GArray *
+session_search_since(struct session *s, GDateTime *since, GError **err)
+{
+	g_autoptr(GArray) uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+	g_autofree char *date = imap_search_date(since);
+	g_autofree char *cmd = g_strdup_printf("UID SEARCH SINCE %s", date);
+	g_autofree char *tag = command(s, cmd, err);
+
+	if (!tag)
+		return NULL;
+	for (;;) {
+		struct imap_resp r;
+		int t;
+
+		if (!next(s, &r, err))
+			return NULL;
+		if ((t = is_tagged(s, &r, tag, err)) < 0) {
+			imap_resp_clear(&r);
+			return NULL;
+		}
+		if (t > 0) {
+			gboolean ok = completed(s, &r, "to search by date", err);
+
+			consume(s, &r);
+			if (!ok)
+				return NULL;
+			break;
+		}
+		if (strcmp(r.word, "SEARCH") == 0)
+			uids_of(r.text, uids);
+		consume(s, &r);
+	}
+	g_array_sort(uids, cmp_u32);
+	return g_steal_pointer(&uids);
+}
+
+/* msgid_free - a struct session_msgid's string */
+static void
+msgid_clear(gpointer p)
+{
+	g_free(((struct session_msgid *)p)->message_id);
+}
+
+/* by_msgid_uid - order of struct session_msgid */
+static gint
+by_msgid_uid(gconstpointer a, gconstpointer b)
+{
+	guint32 x = ((const struct session_msgid *)a)->uid, y = ((const struct session_msgid *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+GArray *
+session_message_ids(struct session *s, GError **err)
+{
+	g_autoptr(GArray) ids = g_array_new(FALSE, TRUE, sizeof(struct session_msgid));
+	g_autofree char *tag = NULL;
+
+	g_array_set_clear_func(ids, msgid_clear);
+	tag = command(s, "UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])", err);
+	if (!tag)
+		return NULL;
+	for (;;) {
+		struct imap_resp r;
+		int t;
+
+		if (!next(s, &r, err))
+			return NULL;
+		if ((t = is_tagged(s, &r, tag, err)) < 0) {
+			imap_resp_clear(&r);
+			return NULL;
+		}
+		if (t > 0) {
+			gboolean ok = completed(s, &r, "to list Message-IDs", err);
+
+			consume(s, &r);
+			if (!ok)
+				return NULL;
+			break;
+		}
+		if (strcmp(r.word, "FETCH") == 0 && r.has_uid) {
+			struct session_msgid m = { r.uid, NULL };
+
+			if (r.has_header) {
+				g_autoptr(GBytes) view = g_bytes_new_static(s->in->data, s->in->len);
+				g_autoptr(GBytes) h = imap_resp_header(&r, view);
+				gsize len;
+				const guint8 *p = g_bytes_get_data(h, &len);
+
+				m.message_id = imap_message_id(p, len);
+			}
+			g_array_append_val(ids, m);
+		}
+		consume(s, &r);
+	}
+	g_array_sort(ids, by_msgid_uid);
+	return g_steal_pointer(&ids);
+}
+
+gboolean
+session_after_fetch(struct session *s, const struct config_account *a, const guint32 *uids,
+    guint n, guint *done, GError **err)
+{
+	*done = 0;
+	while (*done < n) {
+		guint used;
+		g_autofree char *set = imap_uid_set(uids + *done, n - *done, SET_MAX, &used);
+		g_autoptr(GPtrArray) cmds = imap_after_fetch_commands(a->after_fetch,
+		    a->after_fetch_folder, session_has(s, "MOVE"), session_has(s, "UIDPLUS"), set);
+
+		if (a->after_fetch == AFTER_FETCH_MOVE && cmds->len == 0) {
+			g_set_error(err, SESSION_ERROR, SESSION_REFUSED, "after_fetch: folder \"%s\" "
+			    "cannot be named in IMAP", a->after_fetch_folder);
+			return FALSE;
+		}
+		for (guint i = 0; i < cmds->len; i++)
+			if (!simple(s, cmds->pdata[i], err))
+				return FALSE;
+		*done += used;
+	}
+	return TRUE;
+}
+
+/* untagged_news - an untagged response while IDLE: TRUE for new mail */
+static gboolean
+untagged_news(const struct imap_resp *r)
+{
+	return r->kind == IMAP_UNTAGGED && r->has_number && strcmp(r->word, "EXISTS") == 0;
+}
+
+gboolean
+session_idle_start(struct session *s, gboolean *news, GError **err)
+{
+	g_autofree char *tag = command(s, "IDLE", err);
+
+	if (!tag)
+		return FALSE;
+	for (;;) {
+		struct imap_resp r;
+
+		if (!next(s, &r, err))
+			return FALSE;
+		if (r.kind == IMAP_CONTINUE) {
+			consume(s, &r);
+			s->idle_tag = g_steal_pointer(&tag);
+			return TRUE;
+		}
+		if (r.kind == IMAP_TAGGED) {
+			if (is_tagged(s, &r, tag, err) > 0)
+				completed(s, &r, "IDLE", err);
+			imap_resp_clear(&r);
+			s->broken = TRUE;
+			if (err && !*err)
+				g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s ended IDLE at once",
+				    s->where);
+			return FALSE;
+		}
+		if (untagged_news(&r))
+			*news = TRUE;
+		consume(s, &r);
+	}
+}
+
+gboolean
+session_idling(const struct session *s)
+{
+	return s->idle_tag != NULL;
+}
+
+gboolean
+session_idle_poll(struct session *s, gboolean *news, GError **err)
+{
+	/* read whatever has come, without waiting: TLS may hold decrypted
+	 * bytes the socket no longer shows, so read until libcurl says AGAIN */
+	for (;;) {
+		gsize old = s->in->len;
+		size_t n = 0;
+		CURLcode rc;
+
+		g_byte_array_set_size(s->in, old + READ_MIN);
+		*s->errbuf = '\0';
+		rc = curl_easy_recv(s->curl, s->in->data + old, READ_MIN, &n);
+		g_byte_array_set_size(s->in, old + (rc == CURLE_OK ? n : 0));
+		if (rc == CURLE_AGAIN)
+			break;
+		if (rc != CURLE_OK || n == 0) {
+			s->broken = TRUE;
+			g_set_error(err, SESSION_ERROR, SESSION_CLOSED, "%s closed the connection while "
+			    "idle%s%s", s->where, rc != CURLE_OK ? ": " : "", rc != CURLE_OK ?
+			    (*s->errbuf ? s->errbuf : curl_easy_strerror(rc)) : "");
+			return FALSE;
+		}
+		if (s->in->len > IMAP_LINE_MAX * 4) {
+			s->broken = TRUE;
+			g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s sent too much while idle",
+			    s->where);
+			return FALSE;
+		}
+	}
+	for (;;) {
+		g_autoptr(GError) e = NULL;
+		struct imap_resp r;
+		gsize need = 0;
+
+		if (s->in->len == 0 || s->in->len < s->need)
+			return TRUE;
+		switch (imap_parse(s->in->data, s->in->len, &r, &need, &e)) {
+		case IMAP_MORE:
+			s->need = need;
+			return TRUE;
+		case IMAP_ERROR:
+			s->broken = TRUE;
+			g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s broke the IMAP protocol: %s",
+			    s->where, e->message);
+			return FALSE;
+		case IMAP_DONE:
+			s->need = 0;
+			if (r.kind == IMAP_UNTAGGED && strcmp(r.word, "BYE") == 0) {
+				s->broken = TRUE;
+				g_set_error(err, SESSION_ERROR, SESSION_CLOSED,
+				    "%s closed the connection: BYE %s", s->where, r.text);
+				imap_resp_clear(&r);
+				return FALSE;
+			}
+			if (r.kind != IMAP_UNTAGGED) {
+				s->broken = TRUE;
+				g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s broke the IMAP protocol: "
+				    "a %s while idle", s->where, r.kind == IMAP_TAGGED ? "tagged response" :
+				    "continuation");
+				imap_resp_clear(&r);
+				return FALSE;
+			}
+			if (untagged_news(&r))
+				*news = TRUE;
+			consume(s, &r);
+			break;
+		}
+	}
+}
+
+gboolean
+session_idle_done(struct session *s, gboolean *news, GError **err)
+{
+	g_autofree char *tag = g_steal_pointer(&s->idle_tag);
+
+	g_assert(tag != NULL);
+	log_debug("imap: > DONE");
+	if (!send_all(s, "DONE\r\n", 6, err))
+		return FALSE;
+	for (;;) {
+		struct imap_resp r;
+		int t;
+		gboolean ok;
+
+		if (!next(s, &r, err))
+			return FALSE;
+		if ((t = is_tagged(s, &r, tag, err)) < 0) {
+			imap_resp_clear(&r);
+			return FALSE;
+		}
+		if (t == 0) {
+			if (untagged_news(&r))
+				*news = TRUE;
+			consume(s, &r);
+			continue;
+		}
+		ok = completed(s, &r, "IDLE", err);
+		consume(s, &r);
+		return ok;
+	}
+}
+
 /* by_uid - order of struct session_msg */
 static gint
 by_uid(gconstpointer a, gconstpointer b)
@@ -512,17 +1168,14 @@ by_uid(gconstpointer a, gconstpointer b)
 	return x < y ? -1 : x > y;
 }
 
-/* list - "UID FETCH set (UID RFC822.SIZE)": the messages above after, by uid */
+/* list_read - the answer to "UID FETCH set (UID RFC822.SIZE)" sent as tag:
+ * the messages above after, by uid */
 static GArray *
-list(struct session *s, const char *set, guint32 after, GError **err)
+list_read(struct session *s, const char *tag, guint32 after, GError **err)
 {
 	g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE, sizeof(struct session_msg));
-	g_autofree char *cmd = NULL, *tag = NULL;
 	guint keep = 0;
 
-	cmd = g_strdup_printf("UID FETCH %s (UID RFC822.SIZE)", set);
-	if (!(tag = command(s, cmd, err)))
-		return NULL;
 	for (;;) {
 		struct imap_resp r;
 		int t;
@@ -558,6 +1211,62 @@ list(struct session *s, const char *set, guint32 after, GError **err)
 	return g_steal_pointer(&msgs);
 }
 
+/* list - "UID FETCH set (UID RFC822.SIZE)": the messages above after, by uid */
+static GArray *
+list(struct session *s, const char *set, guint32 after, GError **err)
+{
+	g_autofree char *cmd = g_strdup_printf("UID FETCH %s (UID RFC822.SIZE)", set);
+	g_autofree char *tag = command(s, cmd, err);
+
+	return tag ? list_read(s, tag, after, err) : NULL;
+}
+
+GArray *
+session_idle_done_list(struct session *s, guint32 after, gboolean *news, GError **err)
+{
+	g_autofree char *idle = g_steal_pointer(&s->idle_tag);
+	g_autofree char *tag = NULL, *out = NULL;
+
+	g_assert(idle != NULL);
+	if (after == G_MAXUINT32) {
+		s->idle_tag = g_steal_pointer(&idle);
+		return session_idle_done(s, news, err) ?
+		    g_array_new(FALSE, FALSE, sizeof(struct session_msg)) : NULL;
+	}
+	/* one write, one round trip: the IDLE ends and the listing follows */
+	tag = g_strdup_printf("F%u", ++s->tag);
+	out = g_strdup_printf("DONE\r\n%s UID FETCH %" G_GUINT32_FORMAT ":* (UID RFC822.SIZE)\r\n",
+	    tag, after + 1);
+	log_debug("imap: > DONE, %s UID FETCH %" G_GUINT32_FORMAT ":* (UID RFC822.SIZE)", tag,
+	    after + 1);
+	if (!send_all(s, out, strlen(out), err))
+		return NULL;
+	for (;;) {
+		struct imap_resp r;
+		int t;
+		gboolean ok;
+
+		if (!next(s, &r, err))
+			return NULL;
+		if ((t = is_tagged(s, &r, idle, err)) < 0) {
+			imap_resp_clear(&r);
+			return NULL;
+		}
+		if (t == 0) {
+			if (untagged_news(&r))
+				*news = TRUE;
+			consume(s, &r);
+			continue;
+		}
+		ok = completed(s, &r, "IDLE", err);
+		consume(s, &r);
+		if (!ok)
+			return NULL;
+		break;
+	}
+	return list_read(s, tag, after, err);
+}
+
 GArray *
 session_list(struct session *s, guint32 after, GError **err)
 {
@@ -580,15 +1289,6 @@ session_present(struct session *s, const guint32 *uids, guint n, GError **err)
 		return g_array_new(FALSE, FALSE, sizeof(struct session_msg));
 	set = imap_uid_set(uids, n, SET_MAX, &used);
 	return list(s, set, 0, err);
-}
-
-/* cmp_u32 - order of guint32 */
-static gint
-cmp_u32(gconstpointer a, gconstpointer b)
-{
-	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 gboolean
@@ -646,15 +1346,19 @@ session_close(struct session *s)
 		return;
 	if (s->curl && s->fd != CURL_SOCKET_BAD && !s->broken) {
 		g_autoptr(GError) e = NULL;
+		gboolean news = FALSE;
 
 		/* be polite, briefly; the answer does not matter */
 		s->timeout = MIN(s->timeout, 2);
 		s->cancel = NULL;
-		simple(s, "LOGOUT", &e);
+		if (!s->idle_tag || session_idle_done(s, &news, &e))
+			simple(s, "LOGOUT", &e);
 	}
 	if (s->curl)
 		curl_easy_cleanup(s->curl);
 	g_byte_array_unref(s->in);
+	g_hash_table_unref(s->caps);
+	g_free(s->idle_tag);
 	g_free(s->where);
 	g_free(s);
 }

@@ -16,6 +16,7 @@ struct window {
 	guint32 top;
 	GQueue order;		/* of struct window_entry, ascending uid */
 	GHashTable *by_uid;	/* uid -> entry */
+	GHashTable *predone;	/* uids above top acknowledged already (a set) */
 	guint held, wanted;
 	guint64 held_bytes;
 };
@@ -38,6 +39,7 @@ window_new(guint32 uidvalidity, guint32 mark)
 	w->mark = w->top = mark;
 	g_queue_init(&w->order);
 	w->by_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
+	w->predone = g_hash_table_new(g_direct_hash, g_direct_equal);
 	return w;
 }
 
@@ -48,6 +50,7 @@ window_free(struct window *w)
 		return;
 	g_queue_clear_full(&w->order, (GDestroyNotify)entry_free);
 	g_hash_table_unref(w->by_uid);
+	g_hash_table_unref(w->predone);
 	g_free(w);
 }
 
@@ -108,6 +111,28 @@ advance(struct window *w)
 	}
 }
 
+void
+window_predone(struct window *w, guint32 uid)
+{
+	if (uid > w->top)
+		g_hash_table_add(w->predone, GUINT_TO_POINTER(uid));
+}
+
+/* forget_unlisted - predone uids below uid were not listed: gone */
+static void
+forget_unlisted(struct window *w, guint32 uid)
+{
+	GHashTableIter it;
+	gpointer k;
+
+	if (g_hash_table_size(w->predone) == 0)
+		return;
+	g_hash_table_iter_init(&it, w->predone);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (GPOINTER_TO_UINT(k) < uid)
+			g_hash_table_iter_remove(&it);
+}
+
 gboolean
 window_want(struct window *w, guint32 uid, guint64 size)
 {
@@ -115,6 +140,21 @@ window_want(struct window *w, guint32 uid, guint64 size)
 
 	if (uid <= w->top)
 		return FALSE;
+	forget_unlisted(w, uid);
+	if (g_hash_table_remove(w->predone, GUINT_TO_POINTER(uid))) {
+		/* acknowledged before: done as it enters, never fetched */
+		w->top = uid;
+		if (g_queue_is_empty(&w->order)) {
+			w->mark = uid;
+			return FALSE;
+		}
+		e = g_new0(struct window_entry, 1);
+		e->uid = uid;
+		e->state = WINDOW_DONE;
+		g_queue_push_tail(&w->order, e);
+		g_hash_table_insert(w->by_uid, GUINT_TO_POINTER(uid), e);
+		return FALSE;
+	}
 	e = g_new0(struct window_entry, 1);
 	e->uid = uid;
 	e->state = WINDOW_WANTED;
@@ -232,6 +272,38 @@ window_ack(struct window *w, guint32 uidvalidity, guint32 uid)
 	/* wanted: sent by an earlier run and stored since; no need to fetch it */
 	done(w, e);
 	return WINDOW_ACKED;
+}
+
+/* cmp_u32 - order of guint32 */
+static gint
+cmp_u32(gconstpointer a, gconstpointer b)
+{
+	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+GArray *
+window_acked_above(const struct window *w)
+{
+	GArray *uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+	GHashTableIter it;
+	gpointer k;
+
+	for (GList *l = w->order.head; l; l = l->next) {
+		struct window_entry *e = l->data;
+
+		if (e->state == WINDOW_DONE)
+			g_array_append_val(uids, e->uid);
+	}
+	g_hash_table_iter_init(&it, w->predone);
+	while (g_hash_table_iter_next(&it, &k, NULL)) {
+		guint32 u = GPOINTER_TO_UINT(k);
+
+		g_array_append_val(uids, u);
+	}
+	g_array_sort(uids, cmp_u32);
+	return uids;
 }
 
 GPtrArray *

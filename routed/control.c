@@ -146,6 +146,40 @@ op_reply(struct store *st, const char *agent, json_t *req, GPtrArray *parts, jso
 	return TRUE;
 }
 
+/* op_message_ids - fetchd, after a UIDVALIDITY change: the Message-IDs of
+ * what the account has delivered (incoming messages), to match the renumbered
+ * folder against.  It needs no agent: fetchd asks for an account. */
+static gboolean
+op_message_ids(struct store *st, const struct config *cfg, json_t *req, json_t *rep,
+    GError **err)
+{
+	const char *account = json_string_value(json_object_get(req, "account"));
+	g_autoptr(store_cursor) s = NULL;
+	json_t *ids;
+	int rc;
+
+	if (!account || !*account || strlen(account) > ID_MAX)
+		return bad(err, "\"account\" must be an account's id");
+	if (!config_account(cfg, account)) {
+		g_set_error(err, ROUTED_ERROR, ROUTED_ERROR_NOT_FOUND, "no account \"%s\"", account);
+		return FALSE;
+	}
+	s = store_query(st, err, "SELECT DISTINCT message_id FROM messages WHERE account = ?"
+	    " AND direction = 'in' AND message_id IS NOT NULL AND message_id != ''", "s", account);
+	if (!s)
+		return FALSE;
+	ids = json_array();
+	while ((rc = store_step(st, s, err)) == SQLITE_ROW)
+		json_array_append_new(ids, json_string(store_col_str(s, 0)));
+	if (rc < 0) {
+		json_decref(ids);
+		return FALSE;
+	}
+	json_object_set_new(rep, "account", json_string(account));
+	json_object_set_new(rep, "message_ids", ids);
+	return TRUE;
+}
+
 /* dispatch - one operation; *assign when it may free an agent or work */
 static gboolean
 dispatch(struct store *st, const struct config *cfg, const char *op, const char *agent,
@@ -214,6 +248,16 @@ control_handle(struct store *st, const struct config *cfg, json_t *req, GPtrArra
 	json_t *rep = ok();
 	gboolean assign = FALSE;
 
+	if (op && strcmp(op, "message_ids") == 0) {
+		/* fetchd's: read-only, no agent */
+		if (!store_begin(st, &e))
+			goto refused;
+		if (!op_message_ids(st, cfg, req, rep, &e) || !store_commit(st, &e)) {
+			store_rollback(st);
+			goto refused;
+		}
+		return rep;
+	}
 	if (!op || !agent || !*agent || strlen(agent) > ID_MAX) {
 		bad(&e, "a request needs \"op\" and \"agent\"");
 		goto refused;

@@ -488,6 +488,7 @@ host = 127.0.0.1
 port = $port
 tls = $H_IMAP_TLS
 tls_ca_file = ${H_CA:-}
+$( [ "$H_IMAP_TLS" = none ] && echo "allow_plaintext = yes" )
 user = $H_IMAP_USER
 password_file = secrets/$H_ACCOUNT.password
 check_interval = ${H_CHECK_INTERVAL:-1}

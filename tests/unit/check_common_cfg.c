@@ -174,6 +174,29 @@ START_TEST(test_samples)
 }
 END_TEST
 
+/* The README's configuration reference names every key of every table
+ * (run from the top of the tree, as make check does). */
+START_TEST(test_readme)
+{
+	static const char *kinds[] = { "postroom", "account", "group", "agent" };
+	g_autofree char *readme = NULL;
+
+	ck_assert_msg(g_file_get_contents("README.md", &readme, NULL, NULL), "README.md not found");
+	for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++) {
+		const struct cfg_kind *k = config_kind(kinds[i]);
+
+		for (const struct cfg_section *s = k->sections; s->name; s++) {
+			for (const struct cfg_key *key = s->keys; key->name; key++) {
+				g_autofree char *quoted = g_strdup_printf("| `%s` |", key->name);
+
+				ck_assert_msg(strstr(readme, quoted), "README.md does not document %s [%s] %s",
+				    kinds[i], s->name, key->name);
+			}
+		}
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -186,6 +209,9 @@ main(void)
 	tcase_add_test(tc, test_enum);
 	tcase_add_test(tc, test_missing_main);
 	tcase_add_test(tc, test_samples);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("readme");
+	tcase_add_test(tc, test_readme);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

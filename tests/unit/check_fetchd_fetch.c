@@ -4,7 +4,10 @@
  *
  * The server writes its answers a few bytes at a time, so responses and
  * literals arrive split.  It records every command, so the tests can say
- * that fetchd only ever opened the folder read-only and peeked.
+ * that fetchd only ever opened the folder read-only and peeked, that
+ * after_fetch touches only what was acknowledged, that IDLE is entered when
+ * caught up and left for "* N EXISTS", and what a changed UIDVALIDITY does
+ * (routed's answer to "message_ids" comes from a REP socket in a thread).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,6 +22,7 @@
 
 #define SEC	G_USEC_PER_SEC
 #define UV	42
+#define MAX_UID	4
 
 struct fake {
 	int lfd;
@@ -26,10 +30,13 @@ struct fake {
 	GThread *thread;
 	GMutex lock;
 	GPtrArray *commands;	/* every command, without its tag */
-	GBytes *mail[4];	/* uid 1..3; NULL: not there */
-	gboolean listed[4];	/* what the listing shows */
-	gboolean withheld[4];	/* there, but its body never comes */
+	GBytes *mail[MAX_UID + 1];	/* uid 1..MAX_UID; NULL: not there */
+	gboolean listed[MAX_UID + 1];	/* what the listing shows */
+	gboolean withheld[MAX_UID + 1];	/* there, but its body never comes */
 	guint32 uidvalidity;
+	const char *caps;	/* the CAPABILITY line's words */
+	int client;		/* the connection, to announce mail on */
+	char idle_tag[16];	/* while IDLE */
 };
 
 static struct fake fake;
@@ -96,27 +103,44 @@ answer(int fd, const char *tag, const char *cmd)
 	g_mutex_unlock(&fake.lock);
 
 	if (g_str_has_prefix(cmd, "CAPABILITY")) {
-		putf(fd, "* CAPABILITY IMAP4rev1\r\n%s OK done\r\n", tag);
+		putf(fd, "* CAPABILITY %s\r\n%s OK done\r\n", fake.caps, tag);
 	} else if (g_str_has_prefix(cmd, "LOGIN ")) {
 		putf(fd, "%s OK logged in\r\n", tag);
-	} else if (g_str_has_prefix(cmd, "EXAMINE ")) {
+	} else if (g_str_has_prefix(cmd, "EXAMINE ") || g_str_has_prefix(cmd, "SELECT ")) {
 		putf(fd, "* FLAGS (\\Seen)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY %u] ok\r\n"
-		    "%s OK [READ-ONLY] done\r\n", fake.uidvalidity, tag);
+		    "* OK [UIDNEXT 4] next\r\n%s OK [%s] done\r\n", fake.uidvalidity, tag,
+		    cmd[0] == 'E' ? "READ-ONLY" : "READ-WRITE");
+	} else if (g_str_has_prefix(cmd, "IDLE")) {
+		g_strlcpy(fake.idle_tag, tag, sizeof fake.idle_tag);
+		putf(fd, "+ idling\r\n");
+	} else if (g_str_has_prefix(cmd, "UID STORE ") || g_str_has_prefix(cmd, "UID EXPUNGE ")
+	    || g_str_has_prefix(cmd, "UID MOVE ")) {
+		putf(fd, "%s OK done\r\n", tag);
+	} else if (g_str_has_prefix(cmd, "UID FETCH ") && strstr(cmd, "HEADER.FIELDS")) {
+		/* the Message-IDs: m-UID@test */
+		for (guint32 u = 1; u <= MAX_UID; u++) {
+			g_autofree char *h = g_strdup_printf("Message-ID: <m-%u@t>\r\n\r\n", u);
+
+			if (fake.listed[u])
+				putf(fd, "* %u FETCH (UID %u BODY[HEADER.FIELDS (MESSAGE-ID)] {%zu}\r\n"
+				    "%s)\r\n", u, u, strlen(h), h);
+		}
+		putf(fd, "%s OK done\r\n", tag);
 	} else if (g_str_has_prefix(cmd, "UID FETCH ")) {
 		g_auto(GStrv) w = g_strsplit(cmd, " ", 3);
 		gboolean body = strstr(cmd, "BODY.PEEK[]") != NULL;
 		guint32 highest = 0;
 
 		/* what was listed without mail is expunged before it can be fetched */
-		for (guint32 u = 1; u <= 3 && body; u++)
+		for (guint32 u = 1; u <= MAX_UID && body; u++)
 			if (!fake.mail[u])
 				fake.listed[u] = FALSE;
-		for (guint32 u = 1; u <= 3; u++)
+		for (guint32 u = 1; u <= MAX_UID; u++)
 			if (fake.listed[u])
 				highest = u;
 		/* an unsolicited flag change, as servers send them */
 		putf(fd, "* 1 FETCH (FLAGS (\\Seen))\r\n");
-		for (guint32 u = 1; u <= 3; u++) {
+		for (guint32 u = 1; u <= MAX_UID; u++) {
 			gsize len;
 			const void *data;
 
@@ -157,6 +181,7 @@ serve(gpointer unused)
 			g_string_free(line, TRUE);
 			return NULL;
 		}
+		fake.client = fd;
 		putf(fd, "* OK fake IMAP ready\r\n");
 		while (read(fd, &c, 1) == 1) {
 			char *sp;
@@ -166,6 +191,13 @@ serve(gpointer unused)
 					g_string_append_c(line, c);
 				continue;
 			}
+			if (strcmp(line->str, "DONE") == 0 && *fake.idle_tag) {
+				g_mutex_lock(&fake.lock);
+				g_ptr_array_add(fake.commands, g_strdup("DONE"));
+				g_mutex_unlock(&fake.lock);
+				putf(fd, "%s OK idle done\r\n", fake.idle_tag);
+				*fake.idle_tag = '\0';
+			}
 			sp = strchr(line->str, ' ');
 			if (sp) {
 				*sp = '\0';
@@ -173,6 +205,7 @@ serve(gpointer unused)
 			}
 			g_string_truncate(line, 0);
 		}
+		fake.client = -1;
 		close(fd);
 		g_string_free(line, TRUE);
 	}
@@ -201,7 +234,7 @@ write_file(const char *path, const char *text, int mode)
 }
 
 static struct config *
-make_config(void)
+make_config_with(const char *extra)
 {
 	g_autofree char *p = NULL, *acc = NULL, *sub = NULL;
 	g_autoptr(GError) err = NULL;
@@ -212,7 +245,8 @@ make_config(void)
 	g_free(sub);
 	sub = g_build_filename(dir, "groups", NULL);
 	g_mkdir_with_parents(sub, 0700);
-	p = g_strdup_printf("[postroom]\nstate_dir = %s/state\nrun_dir = %s/run\n", dir, dir);
+	p = g_strdup_printf("[postroom]\nstate_dir = %s/state\nrun_dir = %s/run\n"
+	    "[endpoints]\ncontrol = inproc://control\n", dir, dir);
 	g_free(sub);
 	sub = g_build_filename(dir, "postroom.conf", NULL);
 	write_file(sub, p, 0644);
@@ -224,13 +258,19 @@ make_config(void)
 	write_file(sub, "hunter2\n", 0600);
 	acc = g_strdup_printf("[account]\nhost = 127.0.0.1\nport = %d\ntls = none\nuser = support\n"
 	    "password_file = secret\ngroup = support\nreply_address = support@example.com\n"
-	    "smtp_host = 127.0.0.1\n", fake.port);
+	    "smtp_host = 127.0.0.1\nallow_plaintext = yes\n%s", fake.port, extra);
 	g_free(sub);
 	sub = g_build_filename(dir, "accounts", "support.conf", NULL);
 	write_file(sub, acc, 0644);
 	cfg = config_load(dir, &err);
 	ck_assert_msg(cfg != NULL, "%s", err ? err->message : "");
 	return cfg;
+}
+
+static struct config *
+make_config(void)
+{
+	return make_config_with("");
 }
 
 static void
@@ -245,6 +285,8 @@ setup(void)
 	g_mutex_init(&fake.lock);
 	fake.commands = g_ptr_array_new_with_free_func(g_free);
 	fake.uidvalidity = UV;
+	fake.caps = "IMAP4rev1";
+	fake.client = -1;
 	fake.mail[1] = message(1, 40);
 	fake.mail[3] = message(3, 300 * 1024);	/* large enough to leave as a slice */
 	fake.listed[1] = fake.listed[2] = fake.listed[3] = TRUE;	/* 2 expunged meanwhile */
@@ -277,7 +319,7 @@ teardown(void)
 	close(fake.lfd);
 	g_thread_join(fake.thread);
 	g_ptr_array_unref(fake.commands);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i <= MAX_UID; i++)
 		if (fake.mail[i])
 			g_bytes_unref(fake.mail[i]);
 	ck_assert_int_eq(system(cmd), 0);
@@ -488,30 +530,258 @@ START_TEST(withheld_body_is_not_skipped)
 }
 END_TEST
 
-/* UIDVALIDITY changed: nothing is fetched, nothing is listed */
-START_TEST(changed_uidvalidity_halts)
+/* routed, as far as fetchd asks it after a UIDVALIDITY change: a REP socket
+ * in a thread answering "message_ids" with have[] */
+struct routed_fake {
+	GThread *thread;
+	void *rep;
+	const char *const *have;
+	int asked;
+	volatile gint stop;
+};
+
+static gpointer
+answer_ids(gpointer p)
 {
+	struct routed_fake *r = p;
+
+	while (!g_atomic_int_get(&r->stop)) {
+		zmq_pollitem_t it = { r->rep, 0, ZMQ_POLLIN, 0 };
+		g_autoptr(wire_msg) m = NULL;
+		json_t *ids, *rep;
+
+		if (zmq_poll(&it, 1, 50) <= 0)
+			continue;
+		m = wire_recv(r->rep, FALSE, FALSE, ZMQ_DONTWAIT, NULL);
+		if (!m)
+			continue;
+		ck_assert_str_eq(wire_meta_str(m, "op"), "message_ids");
+		ck_assert_str_eq(wire_meta_str(m, "account"), "support");
+		r->asked++;
+		ids = json_array();
+		for (const char *const *h = r->have; *h; h++)
+			json_array_append_new(ids, json_string(*h));
+		rep = json_pack("{s:b, s:s, s:o}", "ok", 1, "account", "support", "message_ids", ids);
+		wire_send(r->rep, NULL, WIRE_REP, rep, NULL, 0);
+		json_decref(rep);
+	}
+	return NULL;
+}
+
+static void
+routed_start(struct routed_fake *r, const char *const *have)
+{
+	memset(r, 0, sizeof *r);
+	r->have = have;
+	r->rep = zsock_bind(ctx, ZMQ_REP, "inproc://control", NULL);
+	ck_assert_ptr_nonnull(r->rep);
+	r->thread = g_thread_new("fake-routed", answer_ids, r);
+}
+
+static void
+routed_stop(struct routed_fake *r)
+{
+	g_atomic_int_set(&r->stop, 1);
+	g_thread_join(r->thread);
+	zsock_close(r->rep);
+}
+
+/* no_body_fetched - no command fetched a body */
+static void
+no_body_fetched(void)
+{
+	g_mutex_lock(&fake.lock);
+	for (guint i = 0; i < fake.commands->len; i++)
+		ck_assert_msg(!strstr(fake.commands->pdata[i], "BODY.PEEK[]"), "%s",
+		    (char *)fake.commands->pdata[i]);
+	g_mutex_unlock(&fake.lock);
+}
+
+/* UIDVALIDITY changed: the Message-IDs routed has are matched; only the
+ * rest is fetched, under the new UIDVALIDITY */
+START_TEST(changed_uidvalidity_rematches)
+{
+	static const char *const have[] = { "m-1@t", "m-2@t", "elsewhere@t", NULL };
 	g_autoptr(config) cfg = make_config();
 	g_autofree char *p = state_path(cfg->state_dir, "support");
 	struct state st = { UV - 1, 2 };
+	struct routed_fake r;
 	struct fetch *f;
 
+	fake.mail[2] = message(2, 10);
 	ck_assert(state_save(p, &st, NULL));
+	routed_start(&r, have);
 	f = fetch_new(cfg, "support", push, NULL, NULL, NULL);
 	ck_assert_ptr_nonnull(f);
+	fetch_set_zmq(f, ctx);
+	fetch_run(f, g_get_monotonic_time());
+	ck_assert_int_eq(r.asked, 1);
+	ck_assert(sent("UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"));
+	/* 1 and 2 matched (the mark), 3 is new */
+	check_raw(received(), 3, 1);
+	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	ck_assert_uint_eq(window_uidvalidity(fetch_window(f)), UV);
+	ck_assert_uint_eq(window_mark(fetch_window(f)), 2);
+	ck_assert(state_load(p, &st, NULL));
+	ck_assert_uint_eq(st.uidvalidity, UV);
+	ck_assert_uint_eq(st.uid, 2);
+	state_clear(&st);
+	fetch_free(f);
+	routed_stop(&r);
+}
+END_TEST
+
+/* fewer than half of them known: stop, fetch nothing, leave the state */
+START_TEST(changed_uidvalidity_halts_below_half)
+{
+	static const char *const have[] = { "m-1@t", NULL };
+	g_autoptr(config) cfg = make_config();
+	g_autofree char *p = state_path(cfg->state_dir, "support");
+	struct state st = { UV - 1, 2 };
+	struct routed_fake r;
+	struct fetch *f;
+
+	fake.listed[4] = TRUE;		/* four messages, one known */
+	ck_assert(state_save(p, &st, NULL));
+	routed_start(&r, have);
+	f = fetch_new(cfg, "support", push, NULL, NULL, NULL);
+	fetch_set_zmq(f, ctx);
 	fetch_run(f, g_get_monotonic_time());
 	fetch_run(f, g_get_monotonic_time() + (gint64)3600 * SEC);
-	ck_assert(sent("EXAMINE \"INBOX\""));
-	g_mutex_lock(&fake.lock);
-	for (guint i = 0; i < fake.commands->len; i++)
-		ck_assert(!g_str_has_prefix(fake.commands->pdata[i], "UID "));
-	g_mutex_unlock(&fake.lock);
+	ck_assert_int_eq(r.asked, 1);
+	no_body_fetched();
 	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	ck_assert(fetch_save(f));
 	fetch_free(f);
+	routed_stop(&r);
 	/* the state file is left as it was, for the operator */
 	ck_assert(state_load(p, &st, NULL));
 	ck_assert_uint_eq(st.uidvalidity, UV - 1);
 	ck_assert_uint_eq(st.uid, 2);
+}
+END_TEST
+
+/* routed does not answer: a temporary failure, nothing guessed */
+START_TEST(changed_uidvalidity_waits_for_routed)
+{
+	g_autoptr(config) cfg = make_config();
+	g_autofree char *p = state_path(cfg->state_dir, "support");
+	struct state st = { UV - 1, 2 };
+	void *mute = zsock_bind(ctx, ZMQ_ROUTER, "inproc://control", NULL);	/* never answers */
+	struct fetch *f;
+	gint64 t0 = g_get_monotonic_time();
+
+	ck_assert(state_save(p, &st, NULL));
+	f = fetch_new(cfg, "support", push, NULL, NULL, NULL);
+	fetch_set_zmq(f, ctx);
+	((struct config *)cfg)->net_timeout = 1;
+	fetch_run(f, t0);
+	no_body_fetched();
+	ck_assert_ptr_null(wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, NULL));
+	ck_assert_uint_eq(window_uidvalidity(fetch_window(f)), UV - 1);	/* unchanged */
+	ck_assert_int_gt(fetch_wait_ms(f, g_get_monotonic_time()), 0);	/* a retry later */
+	fetch_free(f);
+	zsock_close(mute);
+}
+END_TEST
+
+/* after_fetch = seen: SELECT, still BODY.PEEK[], \Seen only once acked */
+START_TEST(after_fetch_only_when_acknowledged)
+{
+	g_autoptr(config) cfg = make_config_with("after_fetch = seen\n");
+	gint64 t0 = g_get_monotonic_time();
+	struct fetch *f = fetch_new(cfg, "support", push, NULL, NULL, NULL);
+	void *pub, *sub;
+
+	fetch_run(f, t0);
+	check_raw(received(), 1, 1);
+	check_raw(received(), 3, 1);
+	ck_assert(sent("SELECT \"INBOX\""));
+	ck_assert(sent("UID FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[])"));
+	fetch_run(f, t0 + SEC);
+	g_mutex_lock(&fake.lock);
+	for (guint i = 0; i < fake.commands->len; i++)
+		ck_assert(!g_str_has_prefix(fake.commands->pdata[i], "UID STORE"));
+	g_mutex_unlock(&fake.lock);
+
+	pub = zsock_bind(ctx, ZMQ_PUB, "inproc://acks", NULL);
+	sub = zsock_connect(ctx, ZMQ_SUB, "inproc://acks", "support", NULL);
+	subscribed(pub, sub);
+	publish(pub, "support", UV, 3);
+	deliver_acks(sub, f);
+	ck_assert_uint_eq(fetch_pending(f), 1);
+	ck_assert(fetch_save(f));		/* remembered until done */
+	fetch_run(f, t0 + 2 * SEC);
+	ck_assert(sent("UID STORE 3 +FLAGS.SILENT (\\Seen)"));
+	ck_assert_uint_eq(fetch_pending(f), 0);
+	publish(pub, "support", UV, 1);
+	deliver_acks(sub, f);
+	fetch_run(f, t0 + 3 * SEC);
+	ck_assert(sent("UID STORE 1 +FLAGS.SILENT (\\Seen)"));
+	zsock_close(sub);
+	zsock_close(pub);
+	fetch_free(f);
+}
+END_TEST
+
+/* readable - wait (at most 5 s) until the IDLE socket has something */
+static gboolean
+readable(int fd)
+{
+	zmq_pollitem_t it = { NULL, fd, ZMQ_POLLIN, 0 };
+
+	return zmq_poll(&it, 1, 5000) == 1;
+}
+
+/* IDLE: entered once caught up; "* 4 EXISTS" ends it and 4 is fetched at
+ * once, whatever check_interval says */
+START_TEST(idle_fetches_on_exists)
+{
+	g_autoptr(config) cfg = make_config_with("check_interval = 3600\n");
+	gint64 t0 = g_get_monotonic_time();
+	struct fetch *f;
+	int fd;
+
+	fake.caps = "IMAP4rev1 IDLE";
+	f = fetch_new(cfg, "support", push, NULL, NULL, NULL);
+	fetch_run(f, t0);
+	check_raw(received(), 1, 1);
+	check_raw(received(), 3, 1);
+	/* 2 went away meanwhile: the next turn looks, then idles */
+	fetch_run(f, t0 + SEC);
+	ck_assert(sent("IDLE"));
+	fd = fetch_poll_fd(f);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(fetch_wait_ms(f, t0 + SEC), 1);	/* nothing to do but wait */
+	fetch_run(f, t0 + 2 * SEC);				/* quiet: still idle */
+	ck_assert(!sent("DONE"));
+
+	fake.mail[4] = message(4, 100);
+	fake.listed[4] = TRUE;
+	putf(fake.client, "* 4 EXISTS\r\n");
+	ck_assert(readable(fd));
+	fetch_run(f, t0 + 3 * SEC);
+	ck_assert(sent("DONE"));
+	ck_assert(sent("UID FETCH 4:* (UID RFC822.SIZE)"));
+	ck_assert(!sent("NOOP"));			/* just out of IDLE: no need */
+	check_raw(received(), 4, 1);
+	ck_assert_int_ge(fetch_poll_fd(f), 0);		/* and idle again */
+	fetch_free(f);
+	ck_assert(sent("LOGOUT"));
+}
+END_TEST
+
+/* a server without IDLE is polled: no IDLE, no socket to watch */
+START_TEST(no_idle_capability_polls)
+{
+	g_autoptr(config) cfg = make_config();
+	struct fetch *f = fetch_new(cfg, "support", push, NULL, NULL, NULL);
+
+	fetch_run(f, g_get_monotonic_time());
+	fetch_run(f, g_get_monotonic_time());
+	ck_assert(!sent("IDLE"));
+	ck_assert_int_eq(fetch_poll_fd(f), -1);
+	fetch_free(f);
 }
 END_TEST
 
@@ -540,7 +810,12 @@ suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, fetches_whole_messages_read_only);
 	tcase_add_test(tc, withheld_body_is_not_skipped);
-	tcase_add_test(tc, changed_uidvalidity_halts);
+	tcase_add_test(tc, changed_uidvalidity_rematches);
+	tcase_add_test(tc, changed_uidvalidity_halts_below_half);
+	tcase_add_test(tc, changed_uidvalidity_waits_for_routed);
+	tcase_add_test(tc, after_fetch_only_when_acknowledged);
+	tcase_add_test(tc, idle_fetches_on_exists);
+	tcase_add_test(tc, no_idle_capability_polls);
 	tcase_add_test(tc, one_fetchd_per_account);
 	suite_add_tcase(s, tc);
 	return s;

@@ -310,6 +310,116 @@ START_TEST(builds_uid_sets)
 }
 END_TEST
 
+/* BODY[HEADER.FIELDS (MESSAGE-ID)]: a literal, a quoted string, NIL */
+static const struct {
+	const char *in;
+	gboolean has;
+	const char *header;
+} headers[] = {
+	{ "* 1 FETCH (UID 4 BODY[HEADER.FIELDS (MESSAGE-ID)] {23}\r\nMessage-ID: <a@b.c>\r\n\r\n)\r\n",
+	  TRUE, "Message-ID: <a@b.c>\r\n\r\n" },
+	{ "* 1 FETCH (BODY[HEADER.FIELDS (\"MESSAGE-ID\")] \"x\\\"y\" UID 4)\r\n", TRUE, "x\"y" },
+	{ "* 1 FETCH (UID 4 BODY[HEADER.FIELDS (MESSAGE-ID)] NIL)\r\n", TRUE, "" },
+	{ "* 1 FETCH (UID 4 FLAGS (\\Seen))\r\n", FALSE, NULL },
+};
+
+START_TEST(parses_header_fields)
+{
+	const char *in = headers[_i].in;
+	g_autoptr(GBytes) buf = g_bytes_new(in, strlen(in));
+	g_autoptr(GError) err = NULL;
+	struct imap_resp r;
+	gsize need = 0;
+
+	ck_assert_int_eq(imap_parse((const guint8 *)in, strlen(in), &r, &need, &err), IMAP_DONE);
+	ck_assert(r.has_uid);
+	ck_assert_uint_eq(r.uid, 4);
+	ck_assert(!r.has_body);
+	ck_assert_int_eq(r.has_header, headers[_i].has);
+	if (headers[_i].has) {
+		g_autoptr(GBytes) h = imap_resp_header(&r, buf);
+		g_autofree char *text = g_strndup(g_bytes_get_data(h, NULL), g_bytes_get_size(h));
+
+		ck_assert_str_eq(text, headers[_i].header);
+	}
+	imap_resp_clear(&r);
+}
+END_TEST
+
+/* Message-ID out of a header block: as parsed stores it, without <> */
+static const struct {
+	const char *in;
+	const char *id;		/* NULL: none */
+} ids[] = {
+	{ "Message-ID: <abc@example.net>\r\n\r\n", "abc@example.net" },
+	{ "message-id:<x.y@z>\r\n", "x.y@z" },
+	{ "Message-ID:\r\n <folded@example.net>\r\n\r\n", "folded@example.net" },
+	{ "Message-ID: <  spaced@x >\r\n", "spaced@x" },
+	{ "Message-ID: no-brackets@x\r\n", "no-brackets@x" },
+	{ "Subject: hello\r\n\r\n", NULL },
+	{ "", NULL },
+	{ "Message-ID: <>\r\n", NULL },
+	{ "Message-Idx: <a@b>\r\n", NULL },
+};
+
+START_TEST(finds_message_ids)
+{
+	g_autofree char *id = imap_message_id((const guint8 *)ids[_i].in, strlen(ids[_i].in));
+
+	if (ids[_i].id)
+		ck_assert_str_eq(id, ids[_i].id);
+	else
+		ck_assert_msg(id == NULL, "\"%s\" from \"%s\"", id, ids[_i].in);
+}
+END_TEST
+
+START_TEST(writes_search_dates_and_logins)
+{
+	g_autoptr(GDateTime) d = g_date_time_new_utc(2024, 2, 1, 23, 59, 0);
+	g_autoptr(GDateTime) e = g_date_time_new_utc(2023, 12, 31, 0, 0, 0);
+	g_autofree char *a = imap_search_date(d), *b = imap_search_date(e);
+	g_autofree char *q1 = imap_astring("support@example.com");
+	g_autofree char *q2 = imap_astring("p\"a\\ss word");
+	g_autofree char *q3 = imap_astring("pässword");
+
+	ck_assert_str_eq(a, "1-Feb-2024");
+	ck_assert_str_eq(b, "31-Dec-2023");
+	ck_assert_str_eq(q1, "\"support@example.com\"");
+	ck_assert_str_eq(q2, "\"p\\\"a\\\\ss word\"");
+	ck_assert_ptr_null(q3);		/* 8-bit: a literal instead */
+}
+END_TEST
+
+/* after_fetch: the commands for a uid set, by capability */
+static const struct {
+	enum after_fetch how;
+	gboolean move, uidplus;
+	const char *want;	/* commands joined by " | " */
+} afters[] = {
+	{ AFTER_FETCH_KEEP, TRUE, TRUE, "" },
+	{ AFTER_FETCH_SEEN, FALSE, FALSE, "UID STORE 3:5,9 +FLAGS.SILENT (\\Seen)" },
+	{ AFTER_FETCH_DELETE, TRUE, TRUE,
+	  "UID STORE 3:5,9 +FLAGS.SILENT (\\Deleted) | UID EXPUNGE 3:5,9" },
+	{ AFTER_FETCH_DELETE, TRUE, FALSE, "UID STORE 3:5,9 +FLAGS.SILENT (\\Deleted) | EXPUNGE" },
+	{ AFTER_FETCH_MOVE, TRUE, FALSE, "UID MOVE 3:5,9 \"Trait&AOk-\"" },
+	{ AFTER_FETCH_MOVE, FALSE, TRUE, "UID COPY 3:5,9 \"Trait&AOk-\" | "
+	  "UID STORE 3:5,9 +FLAGS.SILENT (\\Deleted) | UID EXPUNGE 3:5,9" },
+	{ AFTER_FETCH_MOVE, FALSE, FALSE, "UID COPY 3:5,9 \"Trait&AOk-\" | "
+	  "UID STORE 3:5,9 +FLAGS.SILENT (\\Deleted) | EXPUNGE" },
+};
+
+START_TEST(writes_after_fetch)
+{
+	g_autoptr(GPtrArray) cmds = imap_after_fetch_commands(afters[_i].how, "Traité",
+	    afters[_i].move, afters[_i].uidplus, "3:5,9");
+	g_autofree char *got = NULL;
+
+	g_ptr_array_add(cmds, NULL);
+	got = g_strjoinv(" | ", (char **)cmds->pdata);
+	ck_assert_str_eq(got, afters[_i].want);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -323,10 +433,14 @@ suite(void)
 	tcase_add_test(tc, bounds_line_length);
 	tcase_add_test(tc, bounds_line_after_literal);
 	tcase_add_test(tc, reads_codes);
+	tcase_add_loop_test(tc, parses_header_fields, 0, UNIT_N(headers));
+	tcase_add_loop_test(tc, finds_message_ids, 0, UNIT_N(ids));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("write");
 	tcase_add_loop_test(tc, quotes_folders, 0, UNIT_N(quotes));
 	tcase_add_test(tc, builds_uid_sets);
+	tcase_add_test(tc, writes_search_dates_and_logins);
+	tcase_add_loop_test(tc, writes_after_fetch, 0, UNIT_N(afters));
 	suite_add_tcase(s, tc);
 	return s;
 }

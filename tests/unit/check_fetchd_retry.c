@@ -43,6 +43,32 @@ START_TEST(logs_once_per_cause)
 }
 END_TEST
 
+/* a refused login: a minute, doubling to an hour, no jitter; a login that
+ * works starts it over */
+START_TEST(auth_backoff_is_long)
+{
+	const int want[] = { 60, 120, 240, 480, 960, 1920, 3600, 3600 };
+	struct retry r = { 0 };
+	gboolean changed;
+
+	for (int i = 0; i < (int)G_N_ELEMENTS(want); i++)
+		ck_assert_int_eq(retry_auth_delay(i + 1), want[i]);
+	ck_assert_int_eq(retry_auth_delay(1000), 3600);
+	ck_assert_int_eq(retry_auth_failed(&r, "login refused", &changed), 60);
+	ck_assert(changed);
+	ck_assert_int_eq(retry_auth_failed(&r, "login refused", &changed), 120);
+	ck_assert(!changed);				/* one line per change of state */
+	/* another kind of failure keeps the short backoff */
+	ck_assert_int_le(retry_failed(&r, "connection refused", &changed), 5);
+	ck_assert(changed);
+	ck_assert_int_eq(retry_auth_failed(&r, "login refused", &changed), 240);
+	ck_assert(changed);
+	ck_assert(retry_connected(&r));
+	ck_assert_int_eq(retry_auth_failed(&r, "login refused", &changed), 60);
+	retry_reset(&r);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -51,6 +77,7 @@ suite(void)
 
 	tcase_add_test(tc, backoff_doubles_to_the_cap);
 	tcase_add_test(tc, logs_once_per_cause);
+	tcase_add_test(tc, auth_backoff_is_long);
 	suite_add_tcase(s, tc);
 	return s;
 }

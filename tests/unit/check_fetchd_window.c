@@ -130,6 +130,48 @@ START_TEST(ack_of_wanted_is_done)
 }
 END_TEST
 
+/* acknowledged before they were listed (a restart, a UIDVALIDITY match):
+ * done as they enter, never fetched; kept in the state until the mark passes */
+START_TEST(predone_is_never_fetched)
+{
+	struct window *w = window_new(UV, 2);
+	g_autoptr(GArray) above = NULL;
+
+	window_predone(w, 4);
+	window_predone(w, 6);
+	window_predone(w, 9);
+	window_predone(w, 1);				/* below the top: nothing to do */
+	above = window_acked_above(w);
+	ck_assert_uint_eq(above->len, 3);
+	g_clear_pointer(&above, g_array_unref);
+
+	ck_assert(window_want(w, 3, 10));		/* new */
+	ck_assert(!window_want(w, 4, 10));		/* predone: not to fetch */
+	ck_assert(window_want(w, 5, 10));
+	/* 6 is not listed: gone, forgotten when 7 comes */
+	ck_assert(window_want(w, 7, 10));
+	ck_assert_uint_eq(window_wanted(w), 3);
+	ck_assert_uint_eq(window_mark(w), 2);		/* 3 blocks it */
+	above = window_acked_above(w);
+	ck_assert_uint_eq(above->len, 2);		/* 4 (in the window), 9 (not listed yet) */
+	ck_assert_uint_eq(g_array_index(above, guint32, 0), 4);
+	ck_assert_uint_eq(g_array_index(above, guint32, 1), 9);
+	g_clear_pointer(&above, g_array_unref);
+
+	ck_assert_int_eq(window_ack(w, UV, 3), WINDOW_ACKED);
+	ck_assert_uint_eq(window_mark(w), 4);		/* past 3 and the predone 4 */
+	window_skip(w, 5);
+	window_skip(w, 7);
+	ck_assert_uint_eq(window_mark(w), 7);
+	/* a predone uid with nothing before it moves the mark at once */
+	ck_assert(!window_want(w, 9, 10));
+	ck_assert_uint_eq(window_mark(w), 9);
+	above = window_acked_above(w);
+	ck_assert_uint_eq(above->len, 0);
+	window_free(w);
+}
+END_TEST
+
 START_TEST(want_only_above_top)
 {
 	struct window *w = window_new(UV, 10);
@@ -262,6 +304,7 @@ suite(void)
 	tcase_add_test(tc, wanted_blocks_the_mark);
 	tcase_add_test(tc, ack_of_wanted_is_done);
 	tcase_add_test(tc, want_only_above_top);
+	tcase_add_test(tc, predone_is_never_fetched);
 	tcase_add_test(tc, resend_when_due);
 	tcase_add_test(tc, batch_respects_room_and_bytes);
 	tcase_add_test(tc, held_bytes_are_released);

@@ -33,7 +33,8 @@ endif
 # Debian packages each library comes from; `make deps` installs what is missing.
 DEBS := pkg-config libcurl4-openssl-dev libgmime-3.0-dev libzmq3-dev libglib2.0-dev \
         libsqlite3-dev libjansson-dev libmicrohttpd-dev libxml2-dev libcrypt-dev check xxd \
-        dovecot-imapd dovecot-pop3d python3-aiosmtpd runit openssl curl jq sqlite3 chromium chromium-driver
+        dovecot-imapd dovecot-pop3d python3-aiosmtpd runit openssl curl jq sqlite3 \
+        chromium chromium-driver
 
 PKGS_COMMON := glib-2.0 libzmq jansson
 PKGS_FETCHD := $(PKGS_COMMON) libcurl
@@ -124,10 +125,24 @@ $(foreach t,$(UNIT_SRC:tests/unit/%.c=%),$(eval $(call unit_rule,$(t),$(call uni
 unit: $(UNIT_BIN) $(PROGRAMS)
 	@tests/run-unit.sh $(UNIT_BIN)
 
-# parsed against its golden files and the shared corpus (skipped without ../shared)
-parse: $(B)/bin/parsed
-	@tests/golden.sh
-	@tests/corpus.sh
+# parsed against its golden files and the shared corpus (skipped without
+# ../shared), and its peak memory on a 50 MB message
+parse: $(B)/bin/parsed $(B)/bench/parsed-drive
+	@PARSED=$(B)/bin/parsed tests/golden.sh
+	@PARSED=$(B)/bin/parsed tests/corpus.sh
+	@PARSED=$(B)/bin/parsed DRIVE=$(B)/bench/parsed-drive tests/bigmail.sh
+
+# parsed's benchmarks (bench/README.md): figures, not tests
+$(B)/bench/gmime-bare: bench/gmime-bare.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(call pkgcflags,gmime-3.0) $(LDHARD) $(LDFLAGS) -o $@ $< \
+	    $(call pkglibs,gmime-3.0)
+$(B)/bench/parsed-drive: bench/parsed-drive.c $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(call pkgcflags,$(PKGS_COMMON)) $(LDHARD) $(LDFLAGS) -o $@ $< \
+	    $(COMMON_LIB) $(call pkglibs,$(PKGS_COMMON))
+bench-parsed: $(B)/bin/parsed $(B)/bench/gmime-bare $(B)/bench/parsed-drive
+	B=$(B) bench/parsed.sh
 
 integration: $(PROGRAMS)
 	@tests/run-integration.sh
@@ -158,7 +173,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all check unit parse integration demo deps install clean
+.PHONY: all check unit parse integration demo deps install clean bench-parsed
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
@@ -169,3 +184,24 @@ samples: $(B)/bin/postroom-config
 	$(B)/bin/postroom-config sample group > etc/groups/support.conf
 	$(B)/bin/postroom-config sample agent > etc/agents/ada.conf
 .PHONY: samples
+
+# parsed under libFuzzer (clang; not part of make check).  `make fuzz` builds
+# $(B)/fuzz/fuzz_parse, installing clang's runtime with apt-get if it is
+# missing; `make fuzz-run FUZZ_TIME=SECONDS` runs it (tests/fuzz/run.sh).
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_SRC  := tests/fuzz/fuzz_parse.c $(filter-out parsed/main.c,$(wildcard parsed/*.c)) $(COMMON_SRC)
+$(B)/fuzz/fuzz_parse: $(FUZZ_SRC) $(wildcard parsed/*.h common/*.h)
+	@command -v $(FUZZ_CC) >/dev/null && \
+	    echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || \
+	    { echo "make fuzz: installing clang and libclang-rt-14-dev"; \
+	      apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev; }
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CSTD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Icommon -Iparsed $(call pkgcflags,$(PKGS_PARSED)) \
+	    -o $@ $(FUZZ_SRC) $(call pkglibs,$(PKGS_PARSED))
+fuzz: $(B)/fuzz/fuzz_parse
+fuzz-run: $(B)/fuzz/fuzz_parse
+	tests/fuzz/run.sh $(B)/fuzz/fuzz_parse $(FUZZ_TIME)
+.PHONY: fuzz fuzz-run

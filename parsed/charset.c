@@ -8,11 +8,20 @@
  *    that iconv does not know: ASCII stays ASCII; 8-bit bytes are UTF-8 if
  *    they are valid UTF-8, UTF-8 with U+FFFD if they mostly are, otherwise
  *    windows-1252;
+ *  - a label iconv does not know under any spelling (x-, _ for -, no
+ *    dash...) gets that best guess and a warning that says so;
+ *  - ASCII text with ISO-2022-JP's escape sequences and no label is read
+ *    as ISO-2022-JP (old Japanese mailers send it unlabelled);
  *  - labels senders use for a smaller charset than they write are read as
  *    the superset: iso-8859-1 as windows-1252, gb2312/gbk as gb18030,
  *    euc-kr/ks_c_5601-1987 as cp949 (glibc's iconv names);
- *  - text invalid in its charset is tried in that charset's vendor
- *    extensions, then decoded with U+FFFD for each bad byte.
+ *  - mislabelled text: 8-bit text under a single-byte label (iso-8859-*,
+ *    windows-125x, koi8-r...) that is valid UTF-8 is UTF-8 (the classic
+ *    "Ã©" mistake: real single-byte text is valid UTF-8 almost never);
+ *  - text invalid in its charset is read as UTF-8 if it is that, else in
+ *    the charset's vendor extensions, else with U+FFFD for each bad byte;
+ *  - utf-16 without a byte order mark: the byte order with more zero
+ *    high bytes (mail written on Windows is little-endian).
  *
  * The conversion itself is glibc's iconv (through GLib).
  */
@@ -52,9 +61,19 @@ static const struct {
 	{ "iso-8859-6-i", "ISO-8859-6" }, { "iso-8859-6-e", "ISO-8859-6" },
 	{ "windows-874", "CP874" }, { "x-mac-roman", "MACINTOSH" }, { "macintosh", "MACINTOSH" },
 	{ "x-mac-cyrillic", "MAC-CYRILLIC" }, { "x-mac-ce", "MAC-CENTRALEUROPE" },
-	{ "x-sjis", "SHIFT_JIS" }, { "shift-jis", "SHIFT_JIS" }, { "ms_kanji", "CP932" },
+	{ "x-sjis", "SHIFT-JIS" }, { "shift-jis", "SHIFT-JIS" }, { "ms_kanji", "CP932" },
 	{ "windows-31j", "CP932" }, { "x-ms-cp932", "CP932" },
 	{ "x-user-defined", "ISO-8859-1" },
+};
+
+/* spellings of windows code pages ("win-1251", "ms1252"), tried as "cp" */
+static const char *const digit_prefixes[] = { "windows", "win", "ms", "cp", "ibm" };
+
+/* iconv names of the multi-byte and stateful charsets; every other
+ * charset is read a byte at a time */
+static const char *const multibyte[] = {
+	"UTF", "UCS", "ISO-2022", "ISO2022", "SHIFT-JIS", "SJIS", "CP932", "EUC", "GB", "BIG5",
+	"CP949", "CP950", "CP936", "HZ", "JOHAB", "UHC", NULL
 };
 
 /* when strict decoding fails: the vendor extensions to try, in order */
@@ -62,7 +81,7 @@ static const struct {
 	const char *iconv;
 	const char *alt[3];
 } supersets[] = {
-	{ "SHIFT_JIS", { "CP932", NULL } },
+	{ "SHIFT-JIS", { "CP932", NULL } },
 	{ "SJIS", { "CP932", NULL } },
 	{ "EUC-JP", { "EUC-JISX0213", "CP932", NULL } },
 	{ "ISO-2022-JP", { "ISO-2022-JP-2", "ISO-2022-JP-3", NULL } },
@@ -231,6 +250,22 @@ convert(const char *data, gsize len, const char *charset, gboolean strict, gsize
 	return g_string_free(out, FALSE);
 }
 
+/* iso2022jp_escapes - data holds one of ISO-2022-JP's designations of a
+ * Japanese character set (ESC $ B, ESC $ @, ESC $ ( D) */
+static gboolean
+iso2022jp_escapes(const char *data, gsize len)
+{
+	for (const char *p = data; (p = memchr(p, '\x1b', len - (gsize)(p - data))) != NULL; p++) {
+		gsize left = len - (gsize)(p - data);
+
+		if (left >= 3 && p[1] == '$' && (p[2] == 'B' || p[2] == '@'))
+			return TRUE;
+		if (left >= 4 && p[1] == '$' && p[2] == '(' && p[3] == 'D')
+			return TRUE;
+	}
+	return FALSE;
+}
+
 /* charset_guess - text with no usable charset label: ASCII, else UTF-8 if
  * valid, UTF-8 with U+FFFD if mostly valid, else windows-1252; how says
  * which (NULL for ASCII) */
@@ -241,6 +276,11 @@ charset_guess(const char *data, gsize len, gsize *out_len, const char **how)
 
 	*how = NULL;
 	if (is_ascii(data, len)) {
+		if (memchr(data, '\x1b', len) && iso2022jp_escapes(data, len) &&
+		    (s = convert(data, len, "ISO-2022-JP-2", TRUE, out_len)) != NULL) {
+			*how = "iso-2022-jp";
+			return s;
+		}
 		*out_len = len;
 		return bytes_dup(data, len);
 	}
@@ -282,11 +322,19 @@ lookup(const char *label)
 		if (strcmp(cs, aliases[i].label) == 0)
 			return g_strdup(aliases[i].iconv);
 	mapped = g_mime_charset_iconv_name(cs);
-	for (int pass = 0; pass < 2; pass++) {
-		const char *try = pass == 0 ? mapped : cs;
+	for (int pass = 0; pass < 4; pass++) {
+		g_autofree char *canon = NULL;
+		const char *try = pass < 2 ? mapped : cs;
 
 		if (!try || !*try)
 			continue;
+		if (pass % 2 == 0) {
+			/* one spelling for each charset (SHIFT-JIS, not
+			 * shift_jis or Shift_JIS): the tables compare names */
+			canon = g_ascii_strup(try, -1);
+			g_strdelimit(canon, "_", '-');
+			try = canon;
+		}
 		cd = converter(try);
 		if (cd != (GIConv)-1) {
 			/* g_mime_charset_iconv_name maps iso-8859-1's other
@@ -299,11 +347,59 @@ lookup(const char *label)
 	return NULL;
 }
 
+/* respell - the other spellings of a label mail uses: without "x-",
+ * "_" or " " for "-", without any dash, "win"/"windows"/"ms" + digits as
+ * "cp" + digits; "" when there is nothing else to try */
+static char *
+respell(const char *label)
+{
+	g_autofree char *cs = g_ascii_strdown(label, -1);
+	GString *s;
+	const char *p;
+
+	g_strstrip(g_strdelimit(cs, "\"'", ' '));
+	p = cs;
+	if (g_str_has_prefix(p, "x-") || g_str_has_prefix(p, "x_"))
+		p += 2;
+	s = g_string_new(NULL);
+	for (; *p; p++)
+		if (*p != '-' && *p != '_' && *p != ' ')
+			g_string_append_c(s, *p);
+	for (guint i = 0; i < G_N_ELEMENTS(digit_prefixes); i++) {
+		const char *d = digit_prefixes[i];
+
+		if (g_str_has_prefix(s->str, d) && g_ascii_isdigit(s->str[strlen(d)])) {
+			g_string_erase(s, 0, (gssize)strlen(d));
+			g_string_prepend(s, "cp");
+			break;
+		}
+	}
+	if (g_str_has_prefix(s->str, "iso8859") && s->len > 7)
+		g_string_insert_c(g_string_insert_c(s, 3, '-'), 8, '-');
+	else if (g_str_has_prefix(s->str, "utf") && s->len > 3)
+		g_string_insert_c(s, 3, '-');
+	else if (g_str_has_prefix(s->str, "koi8") && s->len > 4)
+		g_string_insert_c(s, 4, '-');
+	return g_string_free(s, FALSE);
+}
+
+/* guess_name - lookup() of label respelled (see respell), or NULL */
+static char *
+guess_name(const char *label)
+{
+	g_autofree char *other = respell(label ? label : "");
+
+	if (!*other || g_ascii_strcasecmp(other, label ? label : "") == 0)
+		return NULL;
+	return lookup(other);
+}
+
 static GPrivate names = G_PRIVATE_INIT((GDestroyNotify)g_hash_table_unref);
 
-/* iconv_name - lookup(label), worked out once per label and thread */
+/* iconv_name - lookup(label), else guess_name(label), worked out once
+ * per label and thread; respelled tells which */
 static char *
-iconv_name(const char *label)
+iconv_name(const char *label, gboolean *respelled)
 {
 	GHashTable *t = g_private_get(&names);
 	const char *key = label ? label : "";
@@ -314,12 +410,76 @@ iconv_name(const char *label)
 		t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 		g_private_set(&names, t);
 	}
-	if (g_hash_table_lookup_extended(t, key, NULL, &found))
-		return g_strdup(found);
+	/* the cached value: NULL, or "=NAME" (the label itself), or "~NAME" */
+	if (g_hash_table_lookup_extended(t, key, NULL, &found)) {
+		*respelled = found && *(char *)found == '~';
+		return found ? g_strdup((char *)found + 1) : NULL;
+	}
+	*respelled = FALSE;
 	name = lookup(label);
-	if (g_hash_table_size(t) < 256)
-		g_hash_table_insert(t, g_strdup(key), g_strdup(name));
+	if (!name && !charset_says_nothing(label)) {
+		name = guess_name(label);
+		*respelled = name != NULL;
+	}
+	if (g_hash_table_size(t) >= 256)
+		g_hash_table_remove_all(t);	/* labels from outside: keep it small */
+	g_hash_table_insert(t, g_strdup(key),
+	    name ? g_strconcat(*respelled ? "~" : "=", name, NULL) : NULL);
 	return name;
+}
+
+/* charset_iconv_name - the charset label names, as iconv calls it: what
+ * tells two labels apart (NULL when it names none) */
+char *
+charset_iconv_name(const char *label)
+{
+	gboolean respelled;
+
+	return iconv_name(label, &respelled);
+}
+
+/* charset_says_nothing - label is absent or one of those that name no
+ * charset (us-ascii, 8bit, unknown...) */
+gboolean
+charset_says_nothing(const char *label)
+{
+	g_autofree char *cs = g_ascii_strdown(label ? label : "", -1);
+
+	g_strstrip(g_strdelimit(cs, "\"'", ' '));
+	for (int i = 0; no_charset[i]; i++)
+		if (strcmp(cs, no_charset[i]) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+/* single_byte - cs (an iconv name) reads one byte as one character */
+static gboolean
+single_byte(const char *cs)
+{
+	for (int i = 0; multibyte[i]; i++)
+		if (g_ascii_strncasecmp(cs, multibyte[i], strlen(multibyte[i])) == 0)
+			return FALSE;
+	return TRUE;
+}
+
+/* utf16_order - "UTF-16" as glibc reads it (a byte order mark, else big
+ * endian), or the byte order the text's zero bytes show when it has no
+ * mark */
+static const char *
+utf16_order(const char *cs, const char *data, gsize len)
+{
+	gsize even = 0, odd = 0;
+
+	if (g_ascii_strcasecmp(cs, "UTF-16") != 0 && g_ascii_strcasecmp(cs, "UTF16") != 0)
+		return cs;
+	if (len >= 2 && (((guchar)data[0] == 0xFF && (guchar)data[1] == 0xFE) ||
+	    ((guchar)data[0] == 0xFE && (guchar)data[1] == 0xFF)))
+		return cs;
+	for (gsize i = 0; i + 1 < len; i += 2) {
+		even += data[i] == '\0';
+		odd += data[i + 1] == '\0';
+	}
+	return odd > even ? "UTF-16LE" : "UTF-16BE";
 }
 
 /* charset_to_utf8 - data, declared as label (may be NULL), as UTF-8; guess
@@ -327,19 +487,25 @@ iconv_name(const char *label)
 char *
 charset_to_utf8(const char *data, gsize len, const char *label, gsize *out_len, char **guess)
 {
-	g_autofree char *cs = iconv_name(label);
+	gboolean respelled;
+	g_autofree char *cs = iconv_name(label, &respelled);
 	const char *how;
 	char *s;
 
 	*guess = NULL;
 	if (!cs) {
 		s = charset_guess(data, len, out_len, &how);
-		if (how && label && *label)
+		if (!charset_says_nothing(label))
+			*guess = g_strdup_printf("unknown charset \"%s\", read as %s", label,
+			    how ? how : "ascii");
+		else if (how && label && *label)
 			*guess = g_strdup_printf("8-bit text in charset \"%s\", read as %s", label, how);
 		else if (how)
 			*guess = g_strdup_printf("8-bit text without a charset, read as %s", how);
 		return s;
 	}
+	if (respelled)
+		*guess = g_strdup_printf("charset \"%s\" read as %s", label, cs);
 	if (is_ascii(data, len) && g_ascii_strncasecmp(cs, "UTF-7", 5) != 0 &&
 	    g_ascii_strncasecmp(cs, "ISO-2022", 8) != 0 && g_ascii_strncasecmp(cs, "UTF-16", 6) != 0 &&
 	    g_ascii_strncasecmp(cs, "UTF-32", 6) != 0 && g_ascii_strncasecmp(cs, "UCS", 3) != 0) {
@@ -352,11 +518,26 @@ charset_to_utf8(const char *data, gsize len, const char *label, gsize *out_len, 
 			return bytes_dup(data, len);
 		}
 		s = charset_guess(data, len, out_len, &how);
+		g_free(*guess);
 		*guess = g_strdup_printf("text is not valid UTF-8, read as %s", how);
 		return s;
 	}
-	if ((s = convert(data, len, cs, TRUE, out_len)) != NULL)
+	if (single_byte(cs) && utf8_valid(data, len)) {
+		g_free(*guess);
+		*guess = g_strdup_printf("text in charset \"%s\" is UTF-8, read as UTF-8", label);
+		*out_len = len;
+		return bytes_dup(data, len);
+	}
+	if ((s = convert(data, len, utf16_order(cs, data, len), TRUE, out_len)) != NULL)
 		return s;
+	g_free(*guess);
+	*guess = NULL;
+	if (utf8_valid(data, len)) {
+		/* before the vendor extensions: some (cp932) take any byte */
+		*guess = g_strdup_printf("text is not valid %s, read as UTF-8", label);
+		*out_len = len;
+		return bytes_dup(data, len);
+	}
 	for (gsize i = 0; i < G_N_ELEMENTS(supersets); i++) {
 		if (g_ascii_strcasecmp(cs, supersets[i].iconv) != 0)
 			continue;
@@ -367,7 +548,7 @@ charset_to_utf8(const char *data, gsize len, const char *label, gsize *out_len, 
 				return s;
 			}
 	}
-	if ((s = convert(data, len, cs, FALSE, out_len)) != NULL) {
+	if ((s = convert(data, len, utf16_order(cs, data, len), FALSE, out_len)) != NULL) {
 		*guess = g_strdup_printf("text is not valid %s, bad bytes replaced", label);
 		return s;
 	}

@@ -62,18 +62,21 @@ header_unfold(const char *raw)
 }
 
 /* header_utf8 - value (taken) as UTF-8: raw 8-bit text is read as UTF-8
- * if it mostly is, else as windows-1252 (charset.c) */
+ * if it mostly is, else as windows-1252, raw ISO-2022-JP as such
+ * (charset.c); what was guessed goes to r's warnings (r may be NULL) */
 char *
-header_utf8(char *value)
+header_utf8(struct record *r, const char *name, char *value)
 {
 	const char *how;
 	gsize len;
 	char *u;
 
-	if (g_utf8_validate(value, -1, NULL))
+	if (g_utf8_validate(value, -1, NULL) && !strchr(value, '\x1b'))
 		return value;
 	u = charset_guess(value, strlen(value), &len, &how);
 	g_free(value);
+	if (how && r)
+		record_warn(r, "%s header: 8-bit text without a charset, read as %s", name, how);
 	return u;
 }
 
@@ -105,9 +108,11 @@ word_bytes(const char *enc, const char *text, gsize len)
 /* A run of adjacent encoded words: the text so far, and the bytes of the
  * last words that share a charset, not yet converted. */
 struct run {
+	struct record *rec;	/* for warnings, or NULL */
 	GString *text;
 	GByteArray *bytes;
-	char *charset;
+	char *charset;		/* the label of the first of them */
+	char *iconv;		/* what it names (charset_iconv_name), or NULL */
 };
 
 static void
@@ -119,16 +124,40 @@ run_convert(struct run *r)
 	if (!r->bytes)
 		return;
 	t = charset_to_utf8((const char *)r->bytes->data, r->bytes->len, r->charset, &tl, &guess);
-	g_string_append_len(r->text, t, (gssize)tl);
+	if (guess && r->rec)
+		record_warn(r->rec, "encoded word: %s", guess);
+	/* what a header cannot hold: NUL, and the byte order marks UTF-16
+	 * words each start with */
+	for (gsize i = 0; i < tl; i++) {
+		if (t[i] == '\0')
+			continue;
+		if (i + 3 <= tl && memcmp(t + i, "\xEF\xBB\xBF", 3) == 0) {
+			i += 2;
+			continue;
+		}
+		g_string_append_c(r->text, t[i]);
+	}
 	g_clear_pointer(&r->bytes, g_byte_array_unref);
 	g_clear_pointer(&r->charset, g_free);
+	g_clear_pointer(&r->iconv, g_free);
+}
+
+/* same_charset - two labels that name the same charset ("UTF-8", "utf8") */
+static gboolean
+same_charset(struct run *r, const char *charset, const char *iconv)
+{
+	if (g_ascii_strcasecmp(charset, r->charset) == 0)
+		return TRUE;
+	return iconv && r->iconv && strcmp(iconv, r->iconv) == 0;
 }
 
 /* run_add - one more word's bytes */
 static void
 run_add(struct run *r, const char *charset, GByteArray *bytes)
 {
-	if (r->bytes && g_ascii_strcasecmp(charset, r->charset) != 0)
+	g_autofree char *iconv = charset_iconv_name(charset);
+
+	if (r->bytes && !same_charset(r, charset, iconv))
 		run_convert(r);
 	if (r->bytes) {
 		g_byte_array_append(r->bytes, bytes->data, bytes->len);
@@ -137,6 +166,7 @@ run_add(struct run *r, const char *charset, GByteArray *bytes)
 	}
 	r->bytes = bytes;
 	r->charset = g_strdup(charset);
+	r->iconv = g_steal_pointer(&iconv);
 }
 
 /* run_close - the run as one UTF-8 encoded word */
@@ -154,12 +184,12 @@ run_close(struct run *r, GString *out)
 
 /* header_words - value with every run of adjacent encoded words (only
  * blanks between them) replaced by one =?utf-8?b?...?= word; NULL when the
- * value has none */
+ * value has none.  Guesses go to rec's warnings (rec may be NULL). */
 char *
-header_words(const char *value)
+header_words(struct record *rec, const char *value)
 {
 	g_autoptr(GMatchInfo) mi = NULL;
-	struct run r = { NULL, NULL, NULL };
+	struct run r = { rec, NULL, NULL, NULL, NULL };
 	const char *pos = value;
 	GString *out;
 
@@ -317,4 +347,36 @@ header_ids(GMimeParserOptions *opts, const char *value)
 			g_free(id);
 	}
 	return ids;
+}
+
+/* header_rfc2231 - value with the charset of its RFC 2231 parameter pname
+ * (pname*=CHARSET'lang'... or pname*0*=CHARSET'lang'...) replaced by
+ * iso-8859-1, so that GMime hands back the value's bytes one character
+ * each, for charset.c to read by its own rules; *label is set to the
+ * charset the value gave ("" for none).  NULL when pname has no such
+ * charset. */
+char *
+header_rfc2231(const char *value, const char *pname, char **label)
+{
+	g_autofree char *quoted = NULL, *pattern = NULL;
+	g_autoptr(GRegex) re = NULL;
+	g_autoptr(GMatchInfo) mi = NULL;
+	int s, e;
+	GString *out;
+
+	*label = NULL;
+	if (!value || !strchr(value, '*') || !strchr(value, '\''))
+		return NULL;
+	quoted = g_regex_escape_string(pname, -1);
+	pattern = g_strdup_printf("(?:^|;)\\s*%s\\s*\\*\\s*(?:0\\s*\\*\\s*)?=\\s*\"?([^'\";]*)'",
+	    quoted);
+	re = g_regex_new(pattern, G_REGEX_RAW | G_REGEX_CASELESS, 0, NULL);
+	if (!re || !g_regex_match(re, value, 0, &mi))
+		return NULL;
+	g_match_info_fetch_pos(mi, 1, &s, &e);
+	*label = g_strstrip(g_strndup(value + s, (gsize)(e - s)));
+	out = g_string_new_len(value, s);
+	g_string_append(out, "iso-8859-1");
+	g_string_append(out, value + e);
+	return g_string_free(out, FALSE);
 }

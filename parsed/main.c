@@ -162,7 +162,7 @@ run(struct daemon *d)
 			break;
 		}
 		if (it.revents & ZMQ_POLLIN)
-			parsed_handle(d->pull, d->push, d->tap);
+			parsed_handle(d->pull, d->push, d->tap, d->cfg);
 	}
 }
 

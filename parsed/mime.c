@@ -26,19 +26,45 @@
 
 #include "parsed.h"
 
+/* Under AddressSanitizer (gcc: __SANITIZE_ADDRESS__, clang: __has_feature),
+ * what mime_init allocates once is not a leak. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PARSED_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(PARSED_ASAN)
+#include <sanitizer/lsan_interface.h>
+#define lsan_disable()	__lsan_disable()
+#define lsan_enable()	__lsan_enable()
+#else
+#define lsan_disable()	((void)0)
+#define lsan_enable()	((void)0)
+#endif
+
+#define HEADERS_MAX	(1024 * 1024)	/* of a message read for its headers only */
+#define BODY_MAX	(8 * 1024 * 1024)	/* bytes of the text body part read */
+
+static struct record *headers_only(const char *data, gsize len);
+
 static const char *const fallback_charsets[] = { "utf-8", "windows-1252", NULL };
 
 /* mime_init - once per process, before any mime_parse */
 void
 mime_init(void)
 {
-	g_mime_init();
 	/* An embedded message is one attachment, its bytes as in the source:
 	 * GMime keeps it as a leaf (a window on the raw message, like any
-	 * part's content) instead of parsing it, which parsed never needs. */
+	 * part's content) instead of parsing it, which parsed never needs.
+	 * GMime's type table drops the entries g_mime_init made for these
+	 * without freeing them (48 bytes, once): LeakSanitizer is told not
+	 * to count them, so that it finds the leaks that matter. */
+	lsan_disable();
+	g_mime_init();
 	g_mime_object_register_type("message", "rfc822", GMIME_TYPE_PART);
 	g_mime_object_register_type("message", "global", GMIME_TYPE_PART);
 	g_mime_object_register_type("message", "news", GMIME_TYPE_PART);
+	lsan_enable();
 	xmlInitParser();
 	header_init();
 }
@@ -160,7 +186,7 @@ parse_addresses(struct record *r, GPtrArray *out, GMimeParserOptions *opts, cons
     const char *value)
 {
 	g_autofree char *bare = header_strip_comments(value);
-	g_autofree char *words = header_words(bare);
+	g_autofree char *words = header_words(r, bare);
 	InternetAddressList *list = internet_address_list_parse(opts, words ? words : bare);
 
 	if (!list) {
@@ -201,6 +227,26 @@ first_id(GMimeParserOptions *opts, const char *value)
 	return ids->len > 0 ? g_strdup(ids->pdata[0]) : NULL;
 }
 
+enum hfield { H_OTHER, H_SUBJECT, H_FROM, H_TO, H_CC, H_REPLY_TO, H_DATE, H_MID, H_IRT, H_REFS };
+
+static const struct {
+	const char *name;
+	enum hfield f;
+} hfields[] = {
+	{ "Subject", H_SUBJECT }, { "From", H_FROM }, { "To", H_TO }, { "Cc", H_CC },
+	{ "Reply-To", H_REPLY_TO }, { "Date", H_DATE }, { "Message-ID", H_MID },
+	{ "In-Reply-To", H_IRT }, { "References", H_REFS },
+};
+
+static enum hfield
+hfield(const char *name)
+{
+	for (gsize i = 0; name && i < G_N_ELEMENTS(hfields); i++)
+		if (g_ascii_strcasecmp(name, hfields[i].name) == 0)
+			return hfields[i].f;
+	return H_OTHER;
+}
+
 /* read_headers - the record's header fields: the first Subject, Date and
  * ids; every From, To, Cc and Reply-To */
 static void
@@ -208,49 +254,64 @@ read_headers(struct record *r, GMimeMessage *msg, GMimeParserOptions *opts)
 {
 	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(msg));
 	int n = g_mime_header_list_get_count(hl);
-	gboolean seen_subject = FALSE, seen_date = FALSE, seen_mid = FALSE, seen_irt = FALSE;
-	gboolean seen_refs = FALSE;
+	gboolean seen[H_REFS + 1] = { FALSE };
 	g_autoptr(GPtrArray) from = g_ptr_array_new_with_free_func(address_free);
 
 	for (int i = 0; i < n; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *name = g_mime_header_get_name(h);
-		g_autofree char *value = header_utf8(header_unfold(g_mime_header_get_raw_value(h)));
+		enum hfield f = hfield(name);
+		g_autofree char *value = NULL;
+		gboolean first;
 
-		if (!name)
+		if (f == H_OTHER)
 			continue;
-		if (g_ascii_strcasecmp(name, "Subject") == 0 && !seen_subject) {
-			g_autofree char *words = header_words(value);
+		first = !seen[f];
+		seen[f] = TRUE;
+		if (!first && (f == H_SUBJECT || f == H_DATE || f == H_MID || f == H_IRT || f == H_REFS))
+			continue;
+		value = header_utf8(r, name, header_unfold(g_mime_header_get_raw_value(h)));
+		switch (f) {
+		case H_SUBJECT: {
+			g_autofree char *words = header_words(r, value);
 			char *s = g_mime_utils_header_decode_text(opts, words ? words : value);
 
-			seen_subject = TRUE;
 			r->subject = g_strstrip(s ? s : g_strdup(""));
-		} else if (g_ascii_strcasecmp(name, "From") == 0) {
+			break;
+		}
+		case H_FROM:
 			parse_addresses(r, from, opts, "From", value);
-		} else if (g_ascii_strcasecmp(name, "To") == 0) {
+			break;
+		case H_TO:
 			parse_addresses(r, r->to, opts, "To", value);
-		} else if (g_ascii_strcasecmp(name, "Cc") == 0) {
+			break;
+		case H_CC:
 			parse_addresses(r, r->cc, opts, "Cc", value);
-		} else if (g_ascii_strcasecmp(name, "Reply-To") == 0) {
+			break;
+		case H_REPLY_TO:
 			parse_addresses(r, r->reply_to, opts, "Reply-To", value);
-		} else if (g_ascii_strcasecmp(name, "Date") == 0 && !seen_date) {
-			seen_date = TRUE;
+			break;
+		case H_DATE:
 			r->date = g_strdup(value);
 			r->date_iso_utc = date_to_utc(value);
 			if (!r->date_iso_utc)
 				record_warn(r, "unreadable Date header");
-		} else if (g_ascii_strcasecmp(name, "Message-ID") == 0 && !seen_mid) {
-			seen_mid = TRUE;
+			break;
+		case H_MID:
 			r->message_id = first_id(opts, value);
-		} else if (g_ascii_strcasecmp(name, "In-Reply-To") == 0 && !seen_irt) {
-			seen_irt = TRUE;
+			break;
+		case H_IRT:
 			r->in_reply_to = first_id(opts, value);
-		} else if (g_ascii_strcasecmp(name, "References") == 0 && !seen_refs) {
+			break;
+		case H_REFS: {
 			g_autoptr(GPtrArray) ids = header_ids(opts, value);
 
-			seen_refs = TRUE;
 			for (guint j = 0; j < ids->len; j++)
 				g_ptr_array_add(r->references, g_strdup(ids->pdata[j]));
+			break;
+		}
+		case H_OTHER:
+			break;
 		}
 	}
 	if (from->len > 0) {
@@ -259,7 +320,7 @@ read_headers(struct record *r, GMimeMessage *msg, GMimeParserOptions *opts)
 		r->from_name = g_steal_pointer(&a->name);
 		r->from_addr = g_steal_pointer(&a->addr);
 	}
-	if (!seen_date)
+	if (!seen[H_DATE])
 		record_warn(r, "no Date header");
 	if (from->len == 0)
 		record_warn(r, "no From address");
@@ -304,61 +365,106 @@ is_attachment(GMimeObject *o)
  * 8-bit text as UTF-8 (or windows-1252), runs of encoded words as one
  * UTF-8 word (header.c); NULL when GMime's own reading can stand */
 static char *
-clean_value(const char *raw)
+clean_value(struct record *r, const char *hname, const char *raw)
 {
 	g_autofree char *v = NULL;
 	char *words;
 
 	if (!raw || (!strstr(raw, "=?") && g_utf8_validate(raw, -1, NULL)))
 		return NULL;
-	v = header_utf8(header_unfold(raw));
-	words = header_words(v);
+	v = header_utf8(r, hname, header_unfold(raw));
+	words = header_words(r, v);
 	return words ? words : g_steal_pointer(&v);
 }
 
-/* param - parameter pname of o's header hname (Content-Disposition or
- * Content-Type), decoded (RFC 2231 and RFC 2047, by GMime) */
+/* value_param - parameter pname of a Content-Disposition (cd) or
+ * Content-Type value, as GMime reads it */
 static char *
-param(GMimeObject *o, GMimeParserOptions *opts, const char *hname, const char *pname)
+value_param(GMimeParserOptions *opts, gboolean cd, const char *value, const char *pname)
 {
-	gboolean cd = g_ascii_strcasecmp(hname, "Content-Disposition") == 0;
-	g_autofree char *clean = clean_value(raw_header(o, hname));
 	const char *v;
+	char *s;
 
-	if (!clean) {
-		v = cd ? g_mime_object_get_content_disposition_parameter(o, pname) :
-		    g_mime_object_get_content_type_parameter(o, pname);
-		return v ? g_utf8_make_valid(v, -1) : NULL;
-	}
 	if (cd) {
-		GMimeContentDisposition *d = g_mime_content_disposition_parse(opts, clean);
-		char *s;
+		GMimeContentDisposition *d = g_mime_content_disposition_parse(opts, value);
 
 		v = d ? g_mime_content_disposition_get_parameter(d, pname) : NULL;
-		s = v ? g_utf8_make_valid(v, -1) : NULL;
+		s = g_strdup(v);
 		if (d)
 			g_object_unref(d);
-		return s;
 	} else {
-		GMimeContentType *t = g_mime_content_type_parse(opts, clean);
-		char *s;
+		GMimeContentType *t = g_mime_content_type_parse(opts, value);
 
 		v = t ? g_mime_content_type_get_parameter(t, pname) : NULL;
-		s = v ? g_utf8_make_valid(v, -1) : NULL;
+		s = g_strdup(v);
 		if (t)
 			g_object_unref(t);
-		return s;
 	}
+	return s;
+}
+
+/* from_latin1 - an RFC 2231 value GMime read as iso-8859-1 (see
+ * header_rfc2231), read again in the charset label gave, by charset.c's
+ * rules: iso-8859-1 as windows-1252, unknown or wrong labels guessed */
+static char *
+from_latin1(struct record *r, const char *v, const char *label)
+{
+	g_autofree char *bytes = NULL, *guess = NULL;
+	gsize n, ulen;
+	char *s;
+
+	bytes = g_convert(v, -1, "ISO-8859-1", "UTF-8", NULL, &n, NULL);
+	if (!bytes)
+		return g_utf8_make_valid(v, -1);	/* 8-bit text beside the %XX */
+	s = charset_to_utf8(bytes, n, label, &ulen, &guess);
+	if (guess)
+		record_warn(r, "file name: %s", guess);
+	if (strlen(s) != ulen) {
+		char *t = g_strdup(s);	/* a NUL inside: the name stops there */
+
+		g_free(s);
+		s = t;
+	}
+	return s;
+}
+
+/* param - parameter pname of o's header hname (Content-Disposition or
+ * Content-Type), decoded: RFC 2231 and RFC 2047 by GMime, their charsets
+ * by charset.c */
+static char *
+param(struct record *r, GMimeObject *o, GMimeParserOptions *opts, const char *hname,
+    const char *pname)
+{
+	gboolean cd = g_ascii_strcasecmp(hname, "Content-Disposition") == 0;
+	const char *raw = raw_header(o, hname);
+	g_autofree char *clean = clean_value(r, hname, raw);
+	g_autofree char *unfolded = NULL, *label = NULL, *latin = NULL, *v = NULL;
+	const char *text;
+
+	if (!clean && raw && strchr(raw, '*'))
+		unfolded = header_unfold(raw);
+	latin = header_rfc2231(clean ? clean : unfolded, pname, &label);
+	text = latin ? latin : clean;
+	if (!text) {
+		const char *g = cd ? g_mime_object_get_content_disposition_parameter(o, pname) :
+		    g_mime_object_get_content_type_parameter(o, pname);
+
+		return g ? g_utf8_make_valid(g, -1) : NULL;
+	}
+	v = value_param(opts, cd, text, pname);
+	if (!v)
+		return NULL;
+	return latin ? from_latin1(r, v, label) : g_utf8_make_valid(v, -1);
 }
 
 /* filename - Content-Disposition's filename, else Content-Type's name */
 static char *
-filename(GMimeObject *o, GMimeParserOptions *opts)
+filename(struct record *r, GMimeObject *o, GMimeParserOptions *opts)
 {
-	char *s = param(o, opts, "Content-Disposition", "filename");
+	char *s = param(r, o, opts, "Content-Disposition", "filename");
 
 	if (!s)
-		s = param(o, opts, "Content-Type", "name");
+		s = param(r, o, opts, "Content-Type", "name");
 	if (s && *s) {
 		/* trimmed, unless nothing but blanks would be left */
 		char *t = g_strstrip(g_strdup(s));
@@ -426,22 +532,100 @@ find_body(GMimeObject *o, const char *subtype)
 	return g_str_has_prefix(type, "text/") && strcmp(type + 5, subtype) == 0 ? o : NULL;
 }
 
-/* part_content - a leaf's bytes after transfer decoding */
-static GBytes *
-part_content(GMimePart *part)
+struct walk {
+	struct record *r;
+	GMimeParserOptions *opts;
+	GMimeObject *body;
+	GBytes *src;		/* what GMime parsed: leaves' contents are windows on it */
+};
+
+/* window - where a leaf's content (still encoded) lies in w->src, when
+ * GMime's stream for it is a window on those bytes (it is, for the
+ * memory stream construct() gives GMime) */
+static gboolean
+window(struct walk *w, GMimeStream *st, gsize *off, gsize *len)
 {
-	GMimeDataWrapper *w = g_mime_part_get_content(part);
-	GMimeStream *mem;
+	gsize srclen;
+	const guint8 *src = g_bytes_get_data(w->src, &srclen);
+	GByteArray *ba;
+	gint64 start, end;
+
+	if (!st || !src || !GMIME_IS_STREAM_MEM(st))
+		return FALSE;
+	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(st));
+	if (!ba || ba->data != src)
+		return FALSE;
+	start = st->bound_start;
+	end = st->bound_end < 0 ? (gint64)ba->len : st->bound_end;
+	if (start < 0 || end < start || (guint64)end > srclen)
+		return FALSE;
+	*off = (gsize)start;
+	*len = (gsize)(end - start);
+	return TRUE;
+}
+
+/* stream_content - a leaf's bytes after transfer decoding, GMime's way
+ * (through its filters, into a growing buffer) */
+static GBytes *
+stream_content(GMimeDataWrapper *dw)
+{
+	GMimeStream *mem = g_mime_stream_mem_new();
 	GByteArray *ba;
 
-	if (!w)
-		return g_bytes_new(NULL, 0);
-	mem = g_mime_stream_mem_new();
-	g_mime_data_wrapper_write_to_stream(w, mem);
+	g_mime_data_wrapper_write_to_stream(dw, mem);
 	ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
 	g_object_unref(mem);
 	return g_byte_array_free_to_bytes(ba);
+}
+
+/* part_content - a leaf's bytes after transfer decoding, decoded once,
+ * straight from the message's bytes into a buffer of the right size (the
+ * frame that goes to routed); nothing to decode: a slice of the message's
+ * own bytes, no copy.  With cap, at most cap encoded bytes are read, and
+ * *cut says whether there were more. */
+static GBytes *
+part_content(struct walk *w, GMimePart *part, gsize cap, gboolean *cut)
+{
+	GMimeDataWrapper *dw = g_mime_part_get_content(part);
+	GMimeContentEncoding enc;
+	const guint8 *in;
+	guint8 *out;
+	gsize off, len, n;
+	int state = 0;
+	guint32 save = 0;
+
+	if (cut)
+		*cut = FALSE;
+	if (!dw)
+		return g_bytes_new(NULL, 0);
+	enc = g_mime_data_wrapper_get_encoding(dw);
+	if (enc == GMIME_CONTENT_ENCODING_UUENCODE ||
+	    !window(w, g_mime_data_wrapper_get_stream(dw), &off, &len))
+		return stream_content(dw);
+	if (cap > 0 && len > cap) {
+		len = cap;
+		if (cut)
+			*cut = TRUE;
+	}
+	in = (const guint8 *)g_bytes_get_data(w->src, NULL) + off;
+	switch (enc) {
+	case GMIME_CONTENT_ENCODING_BASE64:
+		out = g_malloc(len / 4 * 3 + 4);
+		n = g_mime_encoding_base64_decode_step(in, len, out, &state, &save);
+		break;
+	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+		out = g_malloc(len + 4);
+		n = g_mime_encoding_quoted_decode_step(in, len, out, &state, &save);
+		break;
+	default:
+		return g_bytes_new_from_bytes(w->src, off, len);
+	}
+	if (n == 0) {
+		g_free(out);
+		return g_bytes_new(NULL, 0);
+	}
+	return g_bytes_new_take(g_realloc(out, n), n);
 }
 
 /* message_content - an embedded message GMime parsed after all (mime_init
@@ -463,16 +647,36 @@ message_content(GMimeMessagePart *mp)
 	return g_byte_array_free_to_bytes(ba);
 }
 
+/* wide - a charset whose text a cut at a line end would break */
+static gboolean
+wide(const char *label)
+{
+	return label && (g_ascii_strncasecmp(label, "utf-16", 6) == 0 ||
+	    g_ascii_strncasecmp(label, "utf-32", 6) == 0 || g_ascii_strncasecmp(label, "ucs", 3) == 0 ||
+	    g_ascii_strncasecmp(label, "utf16", 5) == 0 || g_ascii_strncasecmp(label, "utf32", 5) == 0);
+}
+
 /* body_text - the body part's text as UTF-8, normalized */
 static void
-body_text(struct record *r, GMimeObject *body, enum body_source source)
+body_text(struct walk *w, GMimeObject *body, enum body_source source)
 {
-	g_autoptr(GBytes) raw = part_content(GMIME_PART(body));
+	struct record *r = w->r;
+	gboolean cut;
+	g_autoptr(GBytes) raw = part_content(w, GMIME_PART(body), BODY_MAX, &cut);
 	const char *label = g_mime_object_get_content_type_parameter(body, "charset");
 	g_autofree char *guess = NULL, *utf8 = NULL;
 	gsize len, ulen;
 	const char *data = g_bytes_get_data(raw, &len);
 
+	if (cut) {
+		/* a text too long to read: the start of it, to a line end */
+		const char *nl = data ? memrchr(data, '\n', len) : NULL;
+
+		if (nl && !wide(label))
+			len = (gsize)(nl - data) + 1;
+		record_warn(r, "text body cut after its first %d MB (the message's raw bytes hold it all)",
+		    BODY_MAX / (1024 * 1024));
+	}
 	utf8 = charset_to_utf8(data ? data : "", len, label, &ulen, &guess);
 	if (guess)
 		record_warn(r, "text body: %s", guess);
@@ -491,43 +695,85 @@ body_text(struct record *r, GMimeObject *body, enum body_source source)
 		utf8 = g_string_free(s, FALSE);
 		record_warn(r, "text body: NUL characters replaced");
 	}
+	g_clear_pointer(&raw, g_bytes_unref);
 	g_free(r->text_body);
 	if (source == BODY_HTML) {
-		g_autofree char *text = html_to_text(utf8, ulen);
+		char *text = html_to_text(utf8, ulen);
 
-		r->text_body = body_normalize(text, strlen(text), &r->text_body_len);
+		r->text_body = body_normalize_in_place(text, strlen(text), &r->text_body_len);
 	} else {
-		r->text_body = body_normalize(utf8, ulen, &r->text_body_len);
+		r->text_body = body_normalize_in_place(g_steal_pointer(&utf8), ulen, &r->text_body_len);
 	}
 	r->text_body_source = source;
 }
 
-struct walk {
-	struct record *r;
-	GMimeParserOptions *opts;
-	GMimeObject *body;
-};
+/* is_report - o is a delivery status notification: multipart/report with
+ * report-type=delivery-status (RFC 3464; global-delivery-status, RFC 6533) */
+static gboolean
+is_report(GMimeObject *o)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(o);
+	const char *rt = ct ? g_mime_content_type_get_parameter(ct, "report-type") : NULL;
 
-/* walk_leaves - attachments and has_html, in document order */
+	return ct && g_mime_content_type_is_type(ct, "multipart", "report") && rt &&
+	    (g_ascii_strcasecmp(rt, "delivery-status") == 0 ||
+	    g_ascii_strcasecmp(rt, "global-delivery-status") == 0);
+}
+
+/* leaf_attachment - the attachment a leaf makes */
+static void
+leaf_attachment(struct walk *w, GMimeObject *o, char *ct, char *fn)
+{
+	struct attachment *a = g_new0(struct attachment, 1);
+	const char *disp = g_mime_object_get_disposition(o);
+
+	a->filename = fn;
+	a->content_type = ct;
+	a->content_id = trimmed_or_null(g_mime_object_get_content_id(o));
+	a->inline_ = disp ? g_ascii_strcasecmp(disp, "inline") == 0 : a->content_id != NULL;
+	if (GMIME_IS_MESSAGE_PART(o))
+		a->data = message_content(GMIME_MESSAGE_PART(o));
+	else if (GMIME_IS_PART(o))
+		a->data = part_content(w, GMIME_PART(o), 0, NULL);
+	else
+		a->data = g_bytes_new(NULL, 0);
+	if (strcmp(ct, "message/delivery-status") == 0 ||
+	    strcmp(ct, "message/global-delivery-status") == 0) {
+		w->r->bounce = TRUE;
+		report_read(w->r, a->data);
+	}
+	if (!a->filename && attach_is_message(ct)) {
+		gsize len;
+		const char *data = g_bytes_get_data(a->data, &len);
+		g_autoptr(record) inner = headers_only(data ? data : "", len);
+
+		attach_name(w->r, a, inner->subject);
+	} else {
+		attach_name(w->r, a, NULL);
+	}
+	g_ptr_array_add(w->r->attachments, a);
+}
+
+/* walk_leaves - attachments, has_html and bounce, in document order */
 static void
 walk_leaves(struct walk *w, GMimeObject *o)
 {
 	g_autofree char *ct = NULL, *fn = NULL;
 	gboolean att;
-	struct attachment *a;
-	const char *disp;
 
 	if (GMIME_IS_MULTIPART(o)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(o);
 		int n = g_mime_multipart_get_count(mp);
 
+		if (is_report(o))
+			w->r->bounce = TRUE;
 		for (int i = 0; i < n; i++)
 			walk_leaves(w, g_mime_multipart_get_part(mp, i));
 		return;
 	}
 	ct = mime_type(o);
 	att = is_attachment(o);
-	fn = filename(o, w->opts);
+	fn = filename(w->r, o, w->opts);
 	if (strcmp(ct, "text/html") == 0 && !att)
 		w->r->has_html = TRUE;
 	if (o == w->body)
@@ -536,35 +782,23 @@ walk_leaves(struct walk *w, GMimeObject *o)
 		return;
 	if (g_str_has_prefix(ct, "multipart/"))
 		return;
-	a = g_new0(struct attachment, 1);
-	a->filename = g_steal_pointer(&fn);
-	a->content_type = g_steal_pointer(&ct);
-	a->content_id = trimmed_or_null(g_mime_object_get_content_id(o));
-	disp = g_mime_object_get_disposition(o);
-	a->inline_ = disp ? g_ascii_strcasecmp(disp, "inline") == 0 : a->content_id != NULL;
-	if (GMIME_IS_MESSAGE_PART(o))
-		a->data = message_content(GMIME_MESSAGE_PART(o));
-	else if (GMIME_IS_PART(o))
-		a->data = part_content(GMIME_PART(o));
-	else
-		a->data = g_bytes_new(NULL, 0);
-	g_ptr_array_add(w->r->attachments, a);
+	leaf_attachment(w, o, g_steal_pointer(&ct), g_steal_pointer(&fn));
 }
 
 static void
-read_body(struct record *r, GMimeMessage *msg, GMimeParserOptions *opts)
+read_body(struct record *r, GMimeMessage *msg, GMimeParserOptions *opts, GBytes *src)
 {
 	GMimeObject *top = g_mime_message_get_mime_part(msg);
-	struct walk w = { r, opts, NULL };
+	struct walk w = { r, opts, NULL, src };
 
 	if (!top) {
 		record_warn(r, "message has no body");
 		return;
 	}
 	if ((w.body = find_body(top, "plain")) != NULL)
-		body_text(r, w.body, BODY_PLAIN);
+		body_text(&w, w.body, BODY_PLAIN);
 	else if ((w.body = find_body(top, "html")) != NULL)
-		body_text(r, w.body, BODY_HTML);
+		body_text(&w, w.body, BODY_HTML);
 	walk_leaves(&w, top);
 }
 
@@ -629,6 +863,7 @@ struct fix {
 struct parse {
 	struct record *r;
 	GArray *fixes;		/* of struct fix, while collecting */
+	gboolean headers;	/* the header block alone: the body is not missing */
 };
 
 /* on_parser_warning - GMime's account of what it found wrong */
@@ -647,6 +882,10 @@ on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpo
 			g_array_append_val(p->fixes, f);
 		}
 	}
+	if (p->headers && (code == GMIME_WARN_TRUNCATED_MESSAGE ||
+	    code == GMIME_WARN_MALFORMED_MULTIPART || code == GMIME_WARN_PART_WITHOUT_CONTENT ||
+	    code == GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT || code == GMIME_WARN_MALFORMED_MESSAGE))
+		return;
 	parser_warning(p->r, code, item);
 }
 
@@ -742,42 +981,152 @@ repaired(const char *data, gsize len, GArray *fixes, gboolean crlf)
 	return out;
 }
 
-/* mime_parse - the record of one raw message; never NULL */
-struct record *
-mime_parse(GBytes *raw)
+/* options_new - GMime's loose reading, its warnings to p */
+static GMimeParserOptions *
+options_new(struct parse *p)
 {
-	struct record *r = record_new();
-	struct parse p = { r, NULL };
-	GMimeParserOptions *opts;
-	GMimeStream *stream;
-	GMimeMessage *msg;
-	g_autoptr(GByteArray) fixed = NULL;
-	gsize len, skip;
-	const char *data = g_bytes_get_data(raw, &len);
-	const char *nl;
-	gboolean crlf;
+	GMimeParserOptions *opts = g_mime_parser_options_new();
 
-	if (!data || len == 0) {
-		record_warn(r, "empty message");
-		return r;
-	}
-	if (len > G_MAXUINT / 2) {
-		record_warn(r, "message too large to parse (%" G_GSIZE_FORMAT " bytes)", len);
-		return r;
-	}
-	skip = skip_leading(data, len);
-	data += skip;
-	len -= skip;
-	nl = memchr(data, '\n', len);
-	crlf = nl && nl > data && nl[-1] == '\r';
-
-	opts = g_mime_parser_options_new();
 	g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_address_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_allow_addresses_without_domain(opts, TRUE);
 	g_mime_parser_options_set_fallback_charsets(opts, (const char **)fallback_charsets);
-	g_mime_parser_options_set_warning_callback(opts, on_parser_warning, &p);
+	g_mime_parser_options_set_warning_callback(opts, on_parser_warning, p);
+	return opts;
+}
+
+/* header_block - the length of the header block at data: through the
+ * first empty line, or all of it when there is none */
+static gsize
+header_block(const char *data, gsize len)
+{
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (gsize)(end - p));
+		const char *q = p;
+
+		while (q < end && q < (nl ? nl : end) && *q == '\r')
+			q++;
+		if (nl && q == nl)
+			return (gsize)(nl + 1 - data);
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return len;
+}
+
+/* headers_only - the header fields of the message at data, its body
+ * never looked at (GMime parses the header block alone) */
+static struct record *
+headers_only(const char *data, gsize len)
+{
+	struct record *r = record_new();
+	struct parse p = { r, NULL, TRUE };
+	GMimeParserOptions *opts;
+	GMimeStream *stream;
+	GMimeMessage *msg;
+	gsize skip, hlen;
+
+	skip = skip_leading(data, len);
+	data += skip;
+	len -= skip;
+	hlen = header_block(data, len);
+	if (hlen > HEADERS_MAX) {
+		record_warn(r, "header block over %d KB: the rest left out", HEADERS_MAX / 1024);
+		hlen = HEADERS_MAX;
+	}
+	if (hlen == 0) {
+		record_warn(r, "unable to parse the message: no header block");
+		return r;
+	}
+	opts = options_new(&p);
+	msg = construct(data, hlen, opts, &stream);
+	if (!msg)
+		record_warn(r, "unable to parse the message: no header block");
+	else
+		read_headers(r, msg, opts);
+	release(msg, stream);
+	g_mime_parser_options_free(opts);
+	return r;
+}
+
+/* size_words - bytes in MB for a person: "73.4 MB", "50 MB" */
+static char *
+size_words(guint64 bytes)
+{
+	double mb = (double)bytes / (1024.0 * 1024.0);
+	char *s = g_strdup_printf("%.1f", mb);
+
+	if (g_str_has_suffix(s, ".0"))
+		s[strlen(s) - 2] = '\0';
+	return s;
+}
+
+/* mime_parse_headers - the record of a message parsed does not read
+ * whole, being over limit bytes: its headers, a warning, and a notice
+ * for the agent as its text body; never NULL */
+struct record *
+mime_parse_headers(GBytes *raw, guint64 limit)
+{
+	gsize len;
+	const char *data = g_bytes_get_data(raw, &len);
+	struct record *r;
+	g_autofree char *size = size_words(len), *max = size_words(limit);
+
+	if (!data || len == 0) {
+		r = record_new();
+		record_warn(r, "empty message");
+		return r;
+	}
+	r = headers_only(data, len);
+	record_warn(r, "message of %" G_GSIZE_FORMAT " bytes is over max_message_size (%"
+	    G_GUINT64_FORMAT "): only its headers were read", len, limit);
+	g_free(r->text_body);
+	r->text_body = g_strdup_printf("[postroom: this message is %s MB, over this account's "
+	    "max_message_size of %s MB; its raw bytes are kept]", size, max);
+	r->text_body_len = strlen(r->text_body);
+	return r;
+}
+
+/* mime_parse - the record of one raw message; never NULL */
+struct record *
+mime_parse(GBytes *raw)
+{
+	struct record *r;
+	struct parse p = { NULL, NULL, FALSE };
+	GMimeParserOptions *opts;
+	GMimeStream *stream;
+	GMimeMessage *msg;
+	GByteArray *fixed;
+	g_autoptr(GBytes) src = NULL;
+	gsize len, skip;
+	const char *data = g_bytes_get_data(raw, &len);
+	const char *nl;
+	gboolean crlf;
+
+	if (len > G_MAXUINT / 2)	/* GMime's memory streams stop at 4 GB */
+		return mime_parse_headers(raw, G_MAXUINT / 2);
+	r = record_new();
+	p.r = r;
+	if (!data || len == 0) {
+		record_warn(r, "empty message");
+		return r;
+	}
+	skip = skip_leading(data, len);
+	/* what GMime parses: the message's own bytes, no copy */
+	src = g_bytes_new_from_bytes(raw, skip, len - skip);
+	data = g_bytes_get_data(src, &len);
+	if (len == 0) {
+		record_warn(r, "unable to parse the message: no header block");
+		return r;
+	}
+	nl = memchr(data, '\n', len);
+	crlf = nl && nl > data && nl[-1] == '\r';
+
+	opts = options_new(&p);
 
 	p.fixes = g_array_new(FALSE, FALSE, sizeof(struct fix));
 	msg = construct(data, len, opts, &stream);
@@ -786,7 +1135,7 @@ mime_parse(GBytes *raw)
 
 		g_array_append_val(p.fixes, f);
 	}
-	if (p.fixes->len > 0 && (fixed = repaired(data, len, p.fixes, crlf))) {
+	if (p.fixes->len > 0 && (fixed = repaired(data, len, p.fixes, crlf)) != NULL) {
 		/* once more, read the way the sender meant it; the first
 		 * reading's warnings told of what is now repaired */
 		release(msg, stream);
@@ -800,7 +1149,10 @@ mime_parse(GBytes *raw)
 				record_warn(r, "a Content-* header is repeated; the first one counts");
 		}
 		g_array_set_size(p.fixes, 0);
-		msg = construct((const char *)fixed->data, fixed->len, opts, &stream);
+		g_bytes_unref(src);
+		src = g_byte_array_free_to_bytes(fixed);
+		data = g_bytes_get_data(src, &len);
+		msg = construct(data, len, opts, &stream);
 	}
 	g_array_unref(p.fixes);
 	p.fixes = NULL;
@@ -809,7 +1161,7 @@ mime_parse(GBytes *raw)
 		record_warn(r, "unable to parse the message: no header block");
 	} else {
 		read_headers(r, msg, opts);
-		read_body(r, msg, opts);
+		read_body(r, msg, opts, src);
 	}
 	release(msg, stream);
 	g_mime_parser_options_free(opts);

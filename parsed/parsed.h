@@ -2,6 +2,8 @@
  * parsed - turn one raw message into the record the agent sees.
  *
  *	mime.c		the MIME walk (GMime): headers, body choice, attachments
+ *	attach.c	the names attachments are shown under
+ *	report.c	delivery status notifications (bounces)
  *	header.c	header values made ready for GMime's decoders
  *	charset.c	bytes in a declared (or guessed) charset to UTF-8
  *	html.c		HTML to plain text (libxml2's HTML parser)
@@ -26,11 +28,19 @@ struct address {
 };
 
 struct attachment {
-	char *filename;		/* NULL when the part names none */
+	char *filename;		/* as the message writes it; NULL when it names none */
+	char *name;		/* shown to the agent: filename's own, else made up (attach.c) */
 	char *content_type;	/* "type/subtype", lower case */
 	char *content_id;	/* without <>, or NULL */
 	gboolean inline_;	/* Content-Disposition: inline, or none and a Content-ID */
 	GBytes *data;		/* after transfer decoding; message/... parts as in the source */
+};
+
+struct bounce_recipient {
+	char *addr;		/* Final-Recipient (else Original-Recipient), without its type */
+	char *action;		/* "failed", "delayed", "delivered"...; or NULL */
+	char *status;		/* "5.1.1"; or NULL */
+	char *diagnostic;	/* Diagnostic-Code, as written; or NULL */
 };
 
 enum body_source {
@@ -56,12 +66,15 @@ struct record {
 	enum body_source text_body_source;
 	gboolean has_html;
 	GPtrArray *attachments;	/* of struct attachment */
+	gboolean bounce;	/* a delivery status notification (report.c) */
+	GPtrArray *bounce_recipients;	/* of struct bounce_recipient */
 	GPtrArray *warnings;	/* of char *: what could not be read, and why */
 };
 
 /* mime.c */
 void mime_init(void);
 struct record *mime_parse(GBytes *raw);
+struct record *mime_parse_headers(GBytes *raw, guint64 limit);
 
 /* record.c */
 struct record *record_new(void);
@@ -72,13 +85,22 @@ void record_warn(struct record *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void address_free(gpointer p);
 json_t *record_to_json(const struct record *r);
 char *body_normalize(const char *text, gsize len, gsize *out_len);
+char *body_normalize_in_place(char *text, gsize len, gsize *out_len);
+
+/* attach.c */
+gboolean attach_is_message(const char *type);
+void attach_name(struct record *r, struct attachment *a, const char *subject);
+
+/* report.c */
+void report_read(struct record *r, GBytes *content);
 
 /* header.c */
 void header_init(void);
 char *header_unfold(const char *raw);
-char *header_utf8(char *value);
-char *header_words(const char *value);
+char *header_utf8(struct record *r, const char *name, char *value);
+char *header_words(struct record *r, const char *value);
 char *header_strip_comments(const char *value);
+char *header_rfc2231(const char *value, const char *pname, char **label);
 gboolean header_type_valid(const char *value);
 char *header_date(const char *value);
 GPtrArray *header_ids(GMimeParserOptions *opts, const char *value);
@@ -87,18 +109,27 @@ GPtrArray *header_ids(GMimeParserOptions *opts, const char *value);
 char *charset_to_utf8(const char *data, gsize len, const char *label, gsize *out_len,
     char **guess);
 char *charset_guess(const char *data, gsize len, gsize *out_len, const char **how);
+gboolean charset_says_nothing(const char *label);
+char *charset_iconv_name(const char *label);
 
 /* html.c */
 char *html_to_text(const char *html, gsize len);
 
+/* max_message_size when the account is unknown: config.c's default */
+#define PARSED_MAX_MESSAGE_SIZE	52428800
+
+struct config;
+guint64 parsed_limit(const struct config *cfg, const char *account);
+
 /* parsed_process - raw.1 in, parsed.1's meta and payload out (FALSE with
- * err set when the envelope itself is unusable: no key, no payload) */
-gboolean parsed_process(const struct wire_msg *in, json_t **meta, GPtrArray **parts,
-    GError **err);
+ * err set when the envelope itself is unusable: no key, no payload); a
+ * message over limit bytes is read for its headers only */
+gboolean parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta,
+    GPtrArray **parts, GError **err);
 
 /* worker.c */
 struct tap;
-gboolean parsed_handle(void *pull, void *push, struct tap *tap);
+gboolean parsed_handle(void *pull, void *push, struct tap *tap, const struct config *cfg);
 
 #define PARSED_ERROR (parsed_error_quark())
 GQuark parsed_error_quark(void);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "config.h"
 #include "parsed.h"
 
 #define WARNINGS_MAX	20
@@ -29,11 +30,25 @@ attachment_free(gpointer p)
 	struct attachment *a = p;
 
 	g_free(a->filename);
+	g_free(a->name);
 	g_free(a->content_type);
 	g_free(a->content_id);
 	if (a->data)
 		g_bytes_unref(a->data);
 	g_free(a);
+}
+
+/* bounce_recipient_free - for GPtrArrays of struct bounce_recipient */
+static void
+bounce_recipient_free(gpointer p)
+{
+	struct bounce_recipient *b = p;
+
+	g_free(b->addr);
+	g_free(b->action);
+	g_free(b->status);
+	g_free(b->diagnostic);
+	g_free(b);
 }
 
 /* record_new - an empty record: no fields, text_body "" */
@@ -47,6 +62,7 @@ record_new(void)
 	r->reply_to = g_ptr_array_new_with_free_func(address_free);
 	r->references = g_ptr_array_new_with_free_func(g_free);
 	r->attachments = g_ptr_array_new_with_free_func(attachment_free);
+	r->bounce_recipients = g_ptr_array_new_with_free_func(bounce_recipient_free);
 	r->warnings = g_ptr_array_new_with_free_func(g_free);
 	r->text_body = g_strdup("");
 	return r;
@@ -71,6 +87,7 @@ record_free(struct record *r)
 	g_ptr_array_unref(r->references);
 	g_free(r->text_body);
 	g_ptr_array_unref(r->attachments);
+	g_ptr_array_unref(r->bounce_recipients);
 	g_ptr_array_unref(r->warnings);
 	g_free(r);
 }
@@ -102,14 +119,15 @@ record_warn(struct record *r, const char *fmt, ...)
 	g_ptr_array_add(r->warnings, g_steal_pointer(&w));
 }
 
-/* body_normalize - the body as the agent sees it and the corpus compares
- * it: no leading U+FEFF, LF line ends, no blanks at line ends, no empty
- * lines at the end */
+/* body_normalize_in_place - text (len bytes, taken) as the agent sees it
+ * and the corpus compares it: no leading U+FEFF, LF line ends, no blanks
+ * at line ends, no empty lines at the end.  The text only shrinks, so it
+ * is rewritten where it is; NUL-terminated, *out_len its length. */
 char *
-body_normalize(const char *text, gsize len, gsize *out_len)
+body_normalize_in_place(char *text, gsize len, gsize *out_len)
 {
-	GString *out = g_string_sized_new(len);
 	const char *p = text, *end = text + len;
+	char *o = text;
 
 	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
 		p += 3;
@@ -120,18 +138,32 @@ body_normalize(const char *text, gsize len, gsize *out_len)
 		while (eol < end && *eol != '\n' && *eol != '\r')
 			eol++;
 		keep = (gsize)(eol - p);
-		while (keep > 0 && strchr(" \t\f\v\r", p[keep - 1]) && p[keep - 1] != '\0')
+		while (keep > 0 && (p[keep - 1] == ' ' || p[keep - 1] == '\t' || p[keep - 1] == '\f' ||
+		    p[keep - 1] == '\v'))
 			keep--;
-		g_string_append_len(out, p, (gssize)keep);
+		memmove(o, p, keep);
+		o += keep;
 		if (eol == end)
 			break;
-		g_string_append_c(out, '\n');
+		/* the next line's start, before the line end is written over */
 		p = eol + (eol[0] == '\r' && eol + 1 < end && eol[1] == '\n' ? 2 : 1);
+		*o++ = '\n';
 	}
-	while (out->len > 0 && out->str[out->len - 1] == '\n')
-		g_string_truncate(out, out->len - 1);
-	*out_len = out->len;
-	return g_string_free(out, FALSE);
+	while (o > text && o[-1] == '\n')
+		o--;
+	*o = '\0';
+	*out_len = (gsize)(o - text);
+	return text;
+}
+
+/* body_normalize - body_normalize_in_place on a copy of text */
+char *
+body_normalize(const char *text, gsize len, gsize *out_len)
+{
+	char *copy = g_malloc(len + 1);
+
+	memcpy(copy, text, len);
+	return body_normalize_in_place(copy, len, out_len);
 }
 
 /* str_or_null - a JSON string (made valid UTF-8 if it is not), or null */
@@ -166,12 +198,14 @@ addresses_json(const GPtrArray *list)
 }
 
 /* record_to_json - the record in the corpus schema's field order, with
- * reply_to, content_id, inline and warnings added */
+ * reply_to, attachments' name, content_id and inline, bounce,
+ * bounce_recipients and warnings added */
 json_t *
 record_to_json(const struct record *r)
 {
 	json_t *o = json_object();
 	json_t *refs = json_array(), *atts = json_array(), *warns = json_array();
+	json_t *bounced = json_array();
 	json_t *body;
 	static const char *const sources[] = { NULL, "plain", "html" };
 
@@ -180,17 +214,28 @@ record_to_json(const struct record *r)
 	for (guint i = 0; i < r->attachments->len; i++) {
 		const struct attachment *a = r->attachments->pdata[i];
 
-		json_array_append_new(atts, json_pack("{s:o, s:o, s:I, s:o, s:b}",
+		json_array_append_new(atts, json_pack("{s:o, s:o, s:o, s:I, s:o, s:b}",
 		    "filename", str_or_null(a->filename),
+		    "name", str_or_null(a->name),
 		    "content_type", str_or_null(a->content_type),
 		    "size", (json_int_t)g_bytes_get_size(a->data),
 		    "content_id", str_or_null(a->content_id),
 		    "inline", a->inline_));
 	}
+	for (guint i = 0; i < r->bounce_recipients->len; i++) {
+		const struct bounce_recipient *b = r->bounce_recipients->pdata[i];
+
+		json_array_append_new(bounced, json_pack("{s:o, s:o, s:o, s:o}",
+		    "addr", str_or_null(b->addr), "action", str_or_null(b->action),
+		    "status", str_or_null(b->status), "diagnostic", str_or_null(b->diagnostic)));
+	}
 	for (guint i = 0; i < r->warnings->len; i++)
 		json_array_append_new(warns, str_or_null(r->warnings->pdata[i]));
-	body = json_stringn(r->text_body, r->text_body_len);
-	if (!body) {
+	/* GLib checks UTF-8 four times faster than jansson does: the body,
+	 * the one long string, is checked here and handed over as is */
+	if (g_utf8_validate_len(r->text_body, r->text_body_len, NULL)) {	/* NUL is invalid */
+		body = json_stringn_nocheck(r->text_body, r->text_body_len);
+	} else {
 		g_autofree char *v = g_utf8_make_valid(r->text_body, (gssize)r->text_body_len);
 
 		body = json_string(v);
@@ -211,14 +256,28 @@ record_to_json(const struct record *r)
 	json_object_set_new(o, "text_body_source", str_or_null(sources[r->text_body_source]));
 	json_object_set_new(o, "has_html", json_boolean(r->has_html));
 	json_object_set_new(o, "attachments", atts);
+	json_object_set_new(o, "bounce", json_boolean(r->bounce));
+	json_object_set_new(o, "bounce_recipients", bounced);
 	json_object_set_new(o, "warnings", warns);
 	return o;
 }
 
+/* parsed_limit - the max_message_size of account (the default one when
+ * cfg is NULL or does not know the account) */
+guint64
+parsed_limit(const struct config *cfg, const char *account)
+{
+	const struct config_account *a = cfg && account ? config_account(cfg, account) : NULL;
+
+	return a ? (guint64)a->max_message_size : PARSED_MAX_MESSAGE_SIZE;
+}
+
 /* parsed_process - raw.1 to parsed.1: the raw key fields and the record as
- * meta; frame 0 the raw bytes (the same GBytes), frame 1+i attachment i */
+ * meta; frame 0 the raw bytes (the same GBytes), frame 1+i attachment i.
+ * A message over limit bytes is read for its headers only. */
 gboolean
-parsed_process(const struct wire_msg *in, json_t **meta, GPtrArray **parts, GError **err)
+parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta, GPtrArray **parts,
+    GError **err)
 {
 	static const char *const ints[] = { "uidvalidity", "uid", NULL };
 	g_autoptr(record) r = NULL;
@@ -239,7 +298,10 @@ parsed_process(const struct wire_msg *in, json_t **meta, GPtrArray **parts, GErr
 		return FALSE;
 	}
 	raw = in->parts->pdata[0];
-	r = mime_parse(raw);
+	if (g_bytes_get_size(raw) > limit)
+		r = mime_parse_headers(raw, limit);
+	else
+		r = mime_parse(raw);
 
 	m = json_object();
 	json_object_set_new(m, "key", json_string(key));

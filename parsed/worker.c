@@ -43,16 +43,18 @@ forward(void *push, json_t *meta, GPtrArray *parts, const char *key)
 }
 
 /* parsed_handle - take one message from pull (without waiting), send its
- * record on push and its metadata, without text_body, on tap.  Returns
+ * record on push and its metadata, without text_body, on tap; cfg gives
+ * each account's max_message_size (may be NULL: the default).  Returns
  * FALSE when there was nothing to take. */
 gboolean
-parsed_handle(void *pull, void *push, struct tap *tap)
+parsed_handle(void *pull, void *push, struct tap *tap, const struct config *cfg)
 {
 	g_autoptr(GError) err = NULL;
 	g_autoptr(wire_msg) m = NULL;
 	g_autoptr(GPtrArray) parts = NULL;
 	json_t *meta = NULL, *warns;
 	const char *key;
+	guint64 limit;
 
 	m = wire_recv(pull, FALSE, FALSE, ZMQ_DONTWAIT, &err);
 	if (!m) {
@@ -64,11 +66,16 @@ parsed_handle(void *pull, void *push, struct tap *tap)
 		log_warn("unknown message type %s from fetchd", m->type);
 		return TRUE;
 	}
-	if (!parsed_process(m, &meta, &parts, &err)) {
+	limit = parsed_limit(cfg, wire_meta_str(m, "account"));
+	if (!parsed_process(m, limit, &meta, &parts, &err)) {
 		log_warn("dropping a message from fetchd: %s", err->message);
 		return TRUE;
 	}
 	key = wire_meta_str(m, "key");
+	if (g_bytes_get_size(m->parts->pdata[0]) > limit)
+		log_warn("message over max_message_size, only its headers read: key=%s size=%"
+		    G_GSIZE_FORMAT " max_message_size=%" G_GUINT64_FORMAT, key,
+		    g_bytes_get_size(m->parts->pdata[0]), limit);
 	warns = json_object_get(meta, "warnings");
 	if (json_array_size(warns) > 0)
 		log_info("parsed with warnings: key=%s warnings=%zu: %s", key, json_array_size(warns),

@@ -19,7 +19,8 @@
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=$root/../shared/corpus
-bin=$root/build/bin/parsed
+bin=${PARSED:-$root/build/bin/parsed}
+case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
 differences=$root/tests/corpus-differences.md
 
 if [ ! -d "$corpus" ] || [ ! -d "$corpus/expected" ]; then

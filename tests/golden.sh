@@ -5,7 +5,8 @@
 # "N passed, N failed".
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/build/bin/parsed
+bin=${PARSED:-$root/build/bin/parsed}
+case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
 update=0
 case "$1" in
 --update) update=1 ;;

@@ -213,13 +213,14 @@ static const struct {
 	  "--b\nContent-Type: text/plain; charset=utf-8\n\nplain text\n"
 	  "--b\nContent-Type: text/html; charset=utf-8\n\n<p>html text</p>\n--b--\n",
 	  "plain text", BODY_PLAIN, NULL },
-	{ "HTML only: script dropped, paragraphs kept, entities and link text",
+	{ "HTML only: script dropped, paragraphs kept, entities, a link and its address",
 	  "Content-Type: text/html; charset=utf-8\n\n"
 	  "<html><head><title>T</title><style>p{}</style></head><body>"
 	  "<script>alert('x')</script><p>Hello&nbsp;Zo&euml;,</p>"
 	  "<p>Your   order\n is <a href=\"https://example.com/o/1\">here</a> &amp; ready.</p>"
 	  "<div>Thanks<br>Support</div></body></html>\n",
-	  "Hello Zoë,\n\nYour order is here & ready.\n\nThanks\nSupport", BODY_HTML, NULL },
+	  "Hello Zoë,\n\nYour order is here <https://example.com/o/1> & ready.\n\nThanks\nSupport",
+	  BODY_HTML, NULL },
 	{ "multipart/related: only the start part",
 	  "Content-Type: multipart/related; boundary=r; start=\"<two@x>\"\n\n"
 	  "--r\nContent-Type: text/plain\nContent-ID: <one@x>\n\nnot me\n"
@@ -312,6 +313,7 @@ START_TEST(test_attachments)
 
 	a = r->attachments->pdata[1];
 	ck_assert_str_eq(a->filename, "logoé.png");
+	ck_assert_str_eq(a->name, "logoé.png");
 	ck_assert_str_eq(a->content_id, "logo@example.com");
 	ck_assert(a->inline_);
 	ck_assert_uint_eq(g_bytes_get_size(a->data), 8);
@@ -319,6 +321,7 @@ START_TEST(test_attachments)
 	a = r->attachments->pdata[2];
 	ck_assert_str_eq(a->content_type, "message/rfc822");
 	ck_assert_ptr_null(a->filename);
+	ck_assert_str_eq(a->name, "fwd.eml");
 	data = g_bytes_get_data(a->data, &len);
 	ck_assert_uint_eq(len, strlen("Subject: fwd\n\nforwarded"));
 	ck_assert(memcmp(data, "Subject: fwd\n\nforwarded", len) == 0);

@@ -14,7 +14,7 @@
  *
  * The name lookup and the TCP connection are done here (getaddrinfo, a
  * non-blocking connect), so that each has its own answer.  TLS and the login
- * are libcurl's, set up as the daemon's session.c sets them up, with libcurl's
+ * are libcurl's, set up as the daemon's conn.c sets them up, with libcurl's
  * debug callback listening to what the server says and which TLS version was
  * agreed; the folder is opened with EXAMINE over the connected handle.  Each
  * failure is said in words that name what to change.  When TLS fails, the
@@ -100,23 +100,29 @@ struct link {
 
 /* ---- pure parts (tested in tests/unit/check_fetchd_check.c) ---------------- */
 
+/* matches - s matches pattern (caseless), compiled once into *re */
+static gboolean
+matches(GRegex **re, const char *pattern, const char *s)
+{
+	if (g_once_init_enter(re)) {
+		GRegex *r = g_regex_new(pattern, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+
+		g_assert(r);
+		g_once_init_leave(re, r);
+	}
+	return s && g_regex_match(*re, s, 0, NULL);
+}
+
 gboolean
 check_throttled(const char *reply)
 {
 	static GRegex *re;
 
-	if (g_once_init_enter(&re)) {
-		GRegex *r = g_regex_new(
-		    "\\[(UNAVAILABLE|INUSE|IN-USE|LIMIT|LOGIN-DELAY|SYS/TEMP|THROTTLED)\\]"
-		    "|too many|\\brate\\b|rate.?limit|throttl|\\block(ed|out)\\b"
-		    "|maximum number of (connections|sessions|logins)|try again later"
-		    "|bandwidth|limit exceeded",
-		    G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
-
-		g_assert(r);
-		g_once_init_leave(&re, r);
-	}
-	return reply && g_regex_match(re, reply, 0, NULL);
+	return matches(&re,
+	    "\\[(UNAVAILABLE|INUSE|IN-USE|LIMIT|LOGIN-DELAY|SYS/TEMP|THROTTLED)\\]"
+	    "|too many|\\brate\\b|rate.?limit|throttl|\\block(ed|out)\\b"
+	    "|maximum number of (connections|sessions|logins)|try again later"
+	    "|bandwidth|limit exceeded", reply);
 }
 
 gboolean
@@ -124,16 +130,9 @@ check_wants_tls(const char *reply)
 {
 	static GRegex *re;
 
-	if (g_once_init_enter(&re)) {
-		GRegex *r = g_regex_new("LOGINDISABLED|\\[PRIVACYREQUIRED\\]|(plain ?text|clear ?text)"
-		    "[^.]*(disallowed|not allowed|disabled|forbidden)|non-secure|STARTTLS (command )?"
-		    "first|(TLS|SSL|encryption) (is )?required|requires? (TLS|SSL|encryption)",
-		    G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
-
-		g_assert(r);
-		g_once_init_leave(&re, r);
-	}
-	return reply && g_regex_match(re, reply, 0, NULL);
+	return matches(&re, "LOGINDISABLED|\\[PRIVACYREQUIRED\\]|(plain ?text|clear ?text)"
+	    "[^.]*(disallowed|not allowed|disabled|forbidden)|non-secure|STARTTLS (command )?"
+	    "first|(TLS|SSL|encryption) (is )?required|requires? (TLS|SSL|encryption)", reply);
 }
 
 gboolean
@@ -711,7 +710,7 @@ link_perform(struct link *l)
 }
 
 /* link_open - connected in mode tls, logged in when secret is set.  The
- * mailbox in its own mode is set up by session.c, as the daemon's is; with
+ * mailbox in its own mode is set up by conn.c, as the daemon's is; with
  * auth = pass the daemon sends IMAP's LOGIN itself, as libcurl does with
  * AUTH=+LOGIN, and POP3's USER/PASS, as userpass() does. */
 static struct link *
@@ -723,7 +722,7 @@ link_open(const struct check *ck, const struct target *t, enum tls_mode tls, int
 
 	curl_easy_setopt(l->curl, CURLOPT_CONNECT_ONLY, 1L);
 	if (t->use == SECRET_MAILBOX && tls == t->tls) {
-		session_curl_setup(l->curl, a, secret);
+		conn_curl_setup(l->curl, a, secret);
 		if (secret && a->auth == AUTH_PASS && a->proto == PROTOCOL_IMAP) {
 			link_login(l, a->user, secret, FALSE);
 			curl_easy_setopt(l->curl, CURLOPT_LOGIN_OPTIONS, "AUTH=+LOGIN");
@@ -783,7 +782,7 @@ said_has(const struct link *l, const char *word)
 	return FALSE;
 }
 
-/* offered - the login methods the server named: session.c reads IMAP's and
+/* offered - the login methods the server named: conn.c reads IMAP's and
  * POP3's, the EHLO line "AUTH ..." says SMTP's; NULL when it named none */
 static char *
 offered(const struct link *l, const struct target *t)
@@ -804,7 +803,7 @@ offered(const struct link *l, const struct target *t)
 	g_ptr_array_add(l->said, NULL);
 	said = g_strjoinv("\n", (char **)l->said->pdata);
 	g_ptr_array_remove_index(l->said, l->said->len - 1);
-	out = session_offered(said, t->use == SECRET_MAILBOX && strcmp(t->proto, "pop3") == 0);
+	out = conn_offered(said, t->use == SECRET_MAILBOX && strcmp(t->proto, "pop3") == 0);
 	if (!*out) {
 		g_free(out);
 		return NULL;
@@ -1029,7 +1028,7 @@ silent(struct check *ck, const struct target *t)
 	    t->implicit_port, t->tls_key, t->starttls_port, t->tls_key);
 }
 
-/* other - a failure nothing above explains, in session.c's words for IMAP */
+/* other - a failure nothing above explains, in conn.c's words for IMAP */
 static void
 other(struct check *ck, const struct target *t, const struct link *l, CURLcode rc)
 {
@@ -1037,7 +1036,7 @@ other(struct check *ck, const struct target *t, const struct link *l, CURLcode r
 	const char *said = last_said(l, t);
 
 	if (strcmp(t->proto, "imap") == 0) {
-		cause = session_cause(rc, l->os_errno, l->errbuf, ck->a, ck->timeout);
+		cause = conn_cause(rc, l->os_errno, l->errbuf, ck->a, ck->timeout);
 	} else {
 		cause = g_strdup_printf("%s: %s", hp, *l->errbuf ? l->errbuf : curl_easy_strerror(rc));
 	}
@@ -1147,7 +1146,7 @@ refused(struct check *ck, const struct target *t, const struct link *l, CURLcode
 {
 	const struct config_account *a = ck->a;
 	const char *said = last_said(l, t);
-	const char *opts = t->use == SECRET_MAILBOX ? session_login_options(a) : NULL;
+	const char *opts = t->use == SECRET_MAILBOX ? conn_login_options(a) : NULL;
 	const char *mech = opts && opts[5] != '+' ? opts + 5 : NULL;
 	g_autofree char *quote = said ? g_strdup_printf(" (server: \"%s\")", said) : g_strdup("");
 	g_autofree char *offer = offered(l, t);

@@ -537,9 +537,11 @@ lost(struct fetch *f, gint64 now, const GError *e)
 	failed(f, now, e);
 }
 
-/* secret - the account's secret for a session, or NULL after failed() */
+/* login_opts - the options of a session (IMAP or POP3) that logs in with
+ * the account's secret; the secret, to secret_free() once the session is
+ * open, or NULL after failed() */
 static char *
-secret(struct fetch *f, gint64 now)
+login_opts(struct fetch *f, gint64 now, struct session_opts *o)
 {
 	g_autoptr(GError) e = NULL;
 	char *s = account_secret(f->acct, SECRET_MAILBOX, &e);
@@ -548,7 +550,13 @@ secret(struct fetch *f, gint64 now)
 		g_autoptr(GError) why = g_error_new(SESSION_ERROR, SESSION_CONNECT, "%s", e->message);
 
 		failed(f, now, why);
+		return NULL;
 	}
+	memset(o, 0, sizeof *o);
+	o->account = f->acct;
+	o->password = s;
+	o->timeout = f->cfg->net_timeout;
+	o->cancel = f->cancel;
 	return s;
 }
 
@@ -718,16 +726,12 @@ connect_account(struct fetch *f, gint64 now)
 {
 	const struct config_account *a = f->acct;
 	g_autoptr(GError) e = NULL;
-	struct session_opts o = { 0 };
+	struct session_opts o;
 	struct session_folder fi;
 	char *password;
 
-	if (!(password = secret(f, now)))
+	if (!(password = login_opts(f, now, &o)))
 		return FALSE;
-	o.account = a;
-	o.password = password;
-	o.timeout = f->cfg->net_timeout;
-	o.cancel = f->cancel;
 	f->sess = session_open(&o, &e);
 	secret_free(password);
 	if (!f->sess) {
@@ -1104,15 +1108,11 @@ pop3_connect(struct fetch *f, gint64 now)
 	const struct config_account *a = f->acct;
 	g_autoptr(GError) e = NULL;
 	g_autoptr(GArray) list = NULL;
-	struct session_opts o = { 0 };
+	struct session_opts o;
 	char *password;
 
-	if (!(password = secret(f, now)))
+	if (!(password = login_opts(f, now, &o)))
 		return FALSE;
-	o.account = a;
-	o.password = password;
-	o.timeout = f->cfg->net_timeout;
-	o.cancel = f->cancel;
 	f->pop = pop3_open(&o, &e);
 	secret_free(password);
 	if (!f->pop) {

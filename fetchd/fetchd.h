@@ -9,9 +9,11 @@
  *
  *	imap.c		the IMAP response parser (a pure function over a buffer),
  *			quoting, UID sets, after_fetch's commands, Message-IDs
- *	session.c	one IMAP session: libcurl connects, logs in and wraps TLS;
- *			we drive SELECT/EXAMINE, UID FETCH, NOOP, IDLE, STORE,
- *			MOVE ourselves; the connection set-up POP3 shares
+ *	conn.c		the connection IMAP and POP3 share: libcurl connects,
+ *			wraps TLS and logs in; then waits, sends and receives
+ *			with timeouts and stop requests
+ *	session.c	one IMAP session over a conn: SELECT/EXAMINE, UID FETCH,
+ *			NOOP, IDLE, STORE, MOVE are ours
  *	pop3.c		one POP3 session the same way: UIDL, LIST, RETR, DELE, QUIT
  *	window.c	what has been listed, sent and acknowledged; the mark
  *	state.c		the state file: uidvalidity, the mark, acked and pending
@@ -216,22 +218,57 @@ GArray *session_present(struct session *s, const guint32 *uids, guint n, GError 
  * *asked is how many of them (from the first) the command could name */
 gboolean session_fetch(struct session *s, const guint32 *uids, guint n, session_body_fn fn,
     void *data, guint *asked, GError **err);
-/* session_cause - the words for a person for a libcurl failure (os_errno:
+
+/* ---- conn.c --------------------------------------------------------------- */
+
+/* the connection a session (IMAP or POP3) speaks over, once libcurl has
+ * connected, wrapped TLS and logged in */
+struct conn {
+	void *curl;			/* libcurl's CONNECT_ONLY handle */
+	int fd;				/* its socket */
+	int timeout;			/* seconds of silence before giving up */
+	gboolean (*cancel)(void);	/* polled every second; TRUE stops waiting */
+	char *where;			/* host:port, for messages */
+	gboolean broken;		/* after an error: no goodbye, just close */
+	char errbuf[256];		/* libcurl's words for a failure (CURL_ERROR_SIZE) */
+};
+
+/* conn_open - connected and logged in (unless auth = pass: then the session
+ * logs in itself); SESSION_AUTH when the server refused the login.  Close c
+ * with conn_close() either way. */
+gboolean conn_open(struct conn *c, const struct session_opts *o, GError **err);
+/* conn_closing - TRUE when a last word (LOGOUT, QUIT) may still be said:
+ * connected and not broken; the waits are then short and deaf to stop
+ * requests, so that it is said politely and briefly */
+gboolean conn_closing(struct conn *c);
+void conn_close(struct conn *c);	/* the handle cleaned up; c itself is the caller's */
+/* conn_deadline - when silence from now on becomes a timeout */
+gint64 conn_deadline(const struct conn *c);
+/* conn_wait - until the socket is ready for events (POLLIN, POLLOUT), or
+ * until passes (SESSION_TIMEOUT), or a stop request (SESSION_CANCELLED) */
+gboolean conn_wait(struct conn *c, short events, gint64 until, GError **err);
+/* conn_send - every byte of data, waiting while the socket is full */
+gboolean conn_send(struct conn *c, const void *data, gsize len, GError **err);
+/* conn_recv - up to want bytes onto the end of in, without waiting: *n of
+ * them and CURLE_OK, CURLE_AGAIN when none has come, another CURLcode when
+ * the connection failed (conn_error() says why) */
+int conn_recv(struct conn *c, GByteArray *in, gsize want, gsize *n);
+/* conn_error - libcurl's words for a failure rc (a CURLcode) */
+const char *conn_error(const struct conn *c, int rc);
+/* conn_cause - the words for a person for a libcurl failure (os_errno:
  * CURLINFO_OS_ERRNO) */
-char *session_cause(int curlcode, long os_errno, const char *errbuf,
+char *conn_cause(int curlcode, long os_errno, const char *errbuf,
     const struct config_account *a, int timeout);
-/* session_login_options - CURLOPT_LOGIN_OPTIONS for the account's auth, or
- * NULL (libcurl's choice, or auth = pass: we log in ourselves) */
-const char *session_login_options(const struct config_account *a);
-/* session_curl_setup - a libcurl handle set for the account's mailbox:
+/* conn_login_options - CURLOPT_LOGIN_OPTIONS for the account's auth, or
+ * NULL (libcurl's choice, or auth = pass: the session logs in itself) */
+const char *conn_login_options(const struct config_account *a);
+/* conn_curl_setup - a libcurl handle set for the account's mailbox:
  * protocols, login (user and secret, unless auth = pass), TLS */
-void session_curl_setup(void *curl, const struct config_account *a, const char *secret);
-/* session_offered - the login mechanisms the server named while libcurl
- * talked to it (CAPABILITY AUTH=..., CAPA SASL ..., APOP), space-separated */
-char *session_offered(const char *said, gboolean pop3);
-/* session_connect - a connected (logged in unless auth = pass) libcurl
- * CONNECT_ONLY handle and its socket, IMAP or POP3 after the account */
-void *session_connect(const struct session_opts *o, char *errbuf, int *fd, GError **err);
+void conn_curl_setup(void *curl, const struct config_account *a, const char *secret);
+/* conn_offered - the login mechanisms the server named while libcurl
+ * talked to it (IMAP CAPABILITY AUTH=..., POP3 CAPA SASL ..., APOP for a
+ * POP3 greeting with a timestamp), upper case, space-separated */
+char *conn_offered(const char *said, gboolean pop3);
 
 /* ---- pop3.c --------------------------------------------------------------- */
 

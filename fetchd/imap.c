@@ -660,11 +660,25 @@ imap_utf7_encode(const char *utf8)
 	return g_string_free(out, FALSE);
 }
 
+/* quote_string - s between double quotes, its quotes and backslashes escaped */
+static char *
+quote_string(const char *s)
+{
+	GString *q = g_string_new("\"");
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_c(q, '\\');
+		g_string_append_c(q, *p);
+	}
+	g_string_append_c(q, '"');
+	return g_string_free(q, FALSE);
+}
+
 char *
 imap_quote(const char *s)
 {
 	g_autofree char *enc = NULL;
-	GString *q;
 
 	if (!g_utf8_validate(s, -1, NULL))
 		return NULL;
@@ -672,16 +686,7 @@ imap_quote(const char *s)
 		if (*p == '\r' || *p == '\n')
 			return NULL;
 	enc = imap_utf7_encode(s);
-	if (!enc)
-		return NULL;
-	q = g_string_new("\"");
-	for (const char *p = enc; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_c(q, '\\');
-		g_string_append_c(q, *p);
-	}
-	g_string_append_c(q, '"');
-	return g_string_free(q, FALSE);
+	return enc ? quote_string(enc) : NULL;
 }
 
 char *
@@ -715,19 +720,10 @@ imap_uid_set(const guint32 *uids, guint n, gsize max, guint *used)
 char *
 imap_astring(const char *s)
 {
-	GString *q;
-
 	for (const char *p = s; *p; p++)
 		if ((guchar)*p >= 0x80 || *p == '\r' || *p == '\n')
 			return NULL;
-	q = g_string_new("\"");
-	for (const char *p = s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_c(q, '\\');
-		g_string_append_c(q, *p);
-	}
-	g_string_append_c(q, '"');
-	return g_string_free(q, FALSE);
+	return quote_string(s);
 }
 
 char *

@@ -1,11 +1,10 @@
 /*
  * pop3 - one POP3 session, and the pure parts of the protocol.
  *
- * libcurl connects, wraps TLS (pop3s://, or STLS required) and logs in
- * (SASL, APOP or USER/PASS as auth says; auth = pass gives it no user and
- * USER/PASS is sent here), exactly as for IMAP: a CURLOPT_CONNECT_ONLY
- * handle.  Then UIDL, LIST, RETR, DELE and QUIT are ours, over
- * curl_easy_send()/curl_easy_recv().  Why not libcurl's URL interface
+ * conn.c connects, wraps TLS (pop3s://, or STLS required) and logs in
+ * (SASL, APOP or USER/PASS as auth says; auth = pass gives libcurl no user
+ * and USER/PASS is sent here), exactly as for IMAP.  Then UIDL, LIST, RETR,
+ * DELE and QUIT are ours, over conn_send()/conn_recv().  Why not libcurl's URL interface
  * (pop3://host/N, CURLOPT_CUSTOMREQUEST "UIDL"): message numbers mean
  * something only within the session that listed them, and DELE takes effect
  * only at that session's QUIT, so the listing, the RETRs and the DELEs must
@@ -19,7 +18,6 @@
 #include "fetchd.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <poll.h>
 #include <string.h>
 
@@ -29,14 +27,8 @@
 #define READ_CHUNK	(256 * 1024)
 
 struct pop3 {
-	CURL *curl;
-	curl_socket_t fd;
-	GByteArray *in;
-	int timeout;
-	gboolean broken;
-	char *where;
-	gboolean (*cancel)(void);
-	char errbuf[CURL_ERROR_SIZE];
+	struct conn conn;
+	GByteArray *in;		/* received, not yet used */
 };
 
 /* ---- pure parts ------------------------------------------------------------ */
@@ -105,72 +97,16 @@ pop3_uidl_id(const char *uidl)
 
 /* ---- the session ------------------------------------------------------------ */
 
-/* wait - until the socket is ready for events, or the deadline passes */
-static gboolean
-wait(struct pop3 *p, short events, gint64 until, GError **err)
-{
-	for (;;) {
-		struct pollfd pfd = { p->fd, events, 0 };
-		gint64 left = until - g_get_monotonic_time();
-		int rc;
-
-		if (p->cancel && p->cancel()) {
-			p->broken = TRUE;
-			g_set_error(err, SESSION_ERROR, SESSION_CANCELLED, "stopping");
-			return FALSE;
-		}
-		if (left <= 0) {
-			p->broken = TRUE;
-			g_set_error(err, SESSION_ERROR, SESSION_TIMEOUT, "%s sent nothing for %ds",
-			    p->where, p->timeout);
-			return FALSE;
-		}
-		rc = poll(&pfd, 1, (int)MIN(left / 1000 + 1, 1000));
-		if (rc > 0)
-			return TRUE;
-		if (rc < 0 && errno != EINTR) {
-			p->broken = TRUE;
-			g_set_error(err, SESSION_ERROR, SESSION_CLOSED, "poll: %s", g_strerror(errno));
-			return FALSE;
-		}
-	}
-}
-
-static gint64
-deadline(const struct pop3 *p)
-{
-	return g_get_monotonic_time() + (gint64)p->timeout * G_USEC_PER_SEC;
-}
-
 /* put - a command line; shown (debug) unless secret */
 static gboolean
 put(struct pop3 *p, const char *line, gboolean secret, GError **err)
 {
 	g_autofree char *text = g_strdup_printf("%s\r\n", line);
-	gsize off = 0, len = strlen(text);
-	gint64 until = deadline(p);
-	gboolean ok = TRUE;
+	gsize len = strlen(text);
+	gboolean ok;
 
 	log_debug("pop3: > %.200s", secret ? "(not shown)" : line);
-	while (off < len) {
-		size_t n = 0;
-		CURLcode rc = curl_easy_send(p->curl, text + off, len - off, &n);
-
-		if (rc == CURLE_AGAIN) {
-			if (!(ok = wait(p, POLLOUT, until, err)))
-				break;
-			continue;
-		}
-		if (rc != CURLE_OK) {
-			p->broken = TRUE;
-			g_set_error(err, SESSION_ERROR, SESSION_CLOSED, "connection to %s lost: %s",
-			    p->where, *p->errbuf ? p->errbuf : curl_easy_strerror(rc));
-			ok = FALSE;
-			break;
-		}
-		off += n;
-		until = deadline(p);
-	}
+	ok = conn_send(&p->conn, text, len, err);
 	explicit_bzero(text, len);
 	return ok;
 }
@@ -179,27 +115,22 @@ put(struct pop3 *p, const char *line, gboolean secret, GError **err)
 static gboolean
 more(struct pop3 *p, GError **err)
 {
-	gint64 until = deadline(p);
+	gint64 until = conn_deadline(&p->conn);
 
 	for (;;) {
-		gsize old = p->in->len;
-		size_t n = 0;
-		CURLcode rc;
+		gsize n;
+		int rc = conn_recv(&p->conn, p->in, READ_CHUNK, &n);
 
-		g_byte_array_set_size(p->in, old + READ_CHUNK);
-		*p->errbuf = '\0';
-		rc = curl_easy_recv(p->curl, p->in->data + old, READ_CHUNK, &n);
-		g_byte_array_set_size(p->in, old + (rc == CURLE_OK ? n : 0));
 		if (rc == CURLE_AGAIN) {
-			if (!wait(p, POLLIN, until, err))
+			if (!conn_wait(&p->conn, POLLIN, until, err))
 				return FALSE;
 			continue;
 		}
 		if (rc != CURLE_OK || n == 0) {
-			p->broken = TRUE;
+			p->conn.broken = TRUE;
 			g_set_error(err, SESSION_ERROR, SESSION_CLOSED, "%s closed the connection%s%s",
-			    p->where, rc != CURLE_OK ? ": " : "",
-			    rc != CURLE_OK ? (*p->errbuf ? p->errbuf : curl_easy_strerror(rc)) : "");
+			    p->conn.where, rc != CURLE_OK ? ": " : "",
+			    rc != CURLE_OK ? conn_error(&p->conn, rc) : "");
 			return FALSE;
 		}
 		return TRUE;
@@ -221,9 +152,9 @@ status(struct pop3 *p, gboolean *ok, char **text, GError **err)
 			g_byte_array_remove_range(p->in, 0, n);
 			g_strchomp(line);
 			if (!pop3_status(line, ok)) {
-				p->broken = TRUE;
+				p->conn.broken = TRUE;
 				g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s broke the POP3 protocol: "
-				    "a reply that is neither +OK nor -ERR", p->where);
+				    "a reply that is neither +OK nor -ERR", p->conn.where);
 				return FALSE;
 			}
 			if (text)
@@ -231,9 +162,9 @@ status(struct pop3 *p, gboolean *ok, char **text, GError **err)
 			return TRUE;
 		}
 		if (p->in->len > POP3_LINE_MAX) {
-			p->broken = TRUE;
+			p->conn.broken = TRUE;
 			g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s broke the POP3 protocol: "
-			    "a status line longer than %d bytes", p->where, POP3_LINE_MAX);
+			    "a status line longer than %d bytes", p->conn.where, POP3_LINE_MAX);
 			return FALSE;
 		}
 		if (!more(p, err))
@@ -252,7 +183,7 @@ ask(struct pop3 *p, const char *cmd, gboolean secret, const char *what, int kind
 	if (!put(p, cmd, secret, err) || !status(p, &ok, &text, err))
 		return FALSE;
 	if (!ok)
-		g_set_error(err, SESSION_ERROR, kind, "%s refused %s: %.200s", p->where, what, text);
+		g_set_error(err, SESSION_ERROR, kind, "%s refused %s: %.200s", p->conn.where, what, text);
 	return ok;
 }
 
@@ -280,9 +211,9 @@ multiline(struct pop3 *p, guint64 max, GError **err)
 		}
 		searched = p->in->len >= 4 ? p->in->len - 4 : 0;
 		if (p->in->len > max) {
-			p->broken = TRUE;
+			p->conn.broken = TRUE;
 			g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s sent an answer larger than %"
-			    G_GUINT64_FORMAT " bytes", p->where, max);
+			    G_GUINT64_FORMAT " bytes", p->conn.where, max);
 			return NULL;
 		}
 		if (!more(p, err))
@@ -313,7 +244,7 @@ user_pass(struct pop3 *p, const struct config_account *a, const char *password, 
 		return FALSE;
 	if (!ok)
 		g_set_error(err, SESSION_ERROR, SESSION_AUTH, "login refused for %s on %s: check user "
-		    "and password (app password?): %.160s", a->user, p->where, text ? text : "");
+		    "and password (app password?): %.160s", a->user, p->conn.where, text ? text : "");
 	return ok;
 }
 
@@ -322,22 +253,11 @@ pop3_open(const struct session_opts *o, GError **err)
 {
 	const struct config_account *a = o->account;
 	struct pop3 *p = g_new0(struct pop3, 1);
-	curl_socket_t fd;
 
 	p->in = g_byte_array_new();
-	p->timeout = o->timeout;
-	p->cancel = o->cancel;
-	p->where = g_strdup_printf("%s:%d", a->host, a->port);
-	p->fd = CURL_SOCKET_BAD;
-	p->curl = session_connect(o, p->errbuf, &fd, err);
-	if (!p->curl) {
-		p->broken = TRUE;
-		pop3_close(p);
-		return NULL;
-	}
-	p->fd = fd;
-	if (a->auth == AUTH_PASS && !user_pass(p, a, o->password, err)) {
-		p->broken = TRUE;
+	if (!conn_open(&p->conn, o, err)
+	    || (a->auth == AUTH_PASS && !user_pass(p, a, o->password, err))) {
+		p->conn.broken = TRUE;
 		pop3_close(p);
 		return NULL;
 	}
@@ -447,9 +367,9 @@ pop3_list(struct pop3 *p, GError **err)
 	    || !(list = multiline(p, (guint64)64 << 20, err)))
 		return NULL;
 	if (!pop3_parse_listing(uidl, list, out, &e)) {
-		p->broken = TRUE;
+		p->conn.broken = TRUE;
 		g_set_error(err, SESSION_ERROR, SESSION_PROTOCOL, "%s broke the POP3 protocol: %s",
-		    p->where, e->message);
+		    p->conn.where, e->message);
 		return NULL;
 	}
 	return g_steal_pointer(&out);
@@ -480,7 +400,7 @@ pop3_quit(struct pop3 *p, GError **err)
 {
 	gboolean ok = ask(p, "QUIT", FALSE, "QUIT (deletions are not done)", SESSION_REFUSED, err);
 
-	p->broken = TRUE;	/* nothing more to say either way */
+	p->conn.broken = TRUE;	/* nothing more to say either way */
 	return ok;
 }
 
@@ -489,16 +409,12 @@ pop3_close(struct pop3 *p)
 {
 	if (!p)
 		return;
-	if (p->curl && p->fd != CURL_SOCKET_BAD && !p->broken) {
+	if (conn_closing(&p->conn)) {
 		g_autoptr(GError) e = NULL;
 
-		p->timeout = MIN(p->timeout, 2);
-		p->cancel = NULL;
 		pop3_quit(p, &e);
 	}
-	if (p->curl)
-		curl_easy_cleanup(p->curl);
+	conn_close(&p->conn);
 	g_byte_array_unref(p->in);
-	g_free(p->where);
 	g_free(p);
 }

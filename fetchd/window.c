@@ -133,35 +133,36 @@ forget_unlisted(struct window *w, guint32 uid)
 			g_hash_table_iter_remove(&it);
 }
 
-gboolean
-window_want(struct window *w, guint32 uid, guint64 size)
+/* enter - uid enters at the end of the window, the new top */
+static void
+enter(struct window *w, guint32 uid, enum window_state state, guint64 size)
 {
-	struct window_entry *e;
+	struct window_entry *e = g_new0(struct window_entry, 1);
 
-	if (uid <= w->top)
-		return FALSE;
-	forget_unlisted(w, uid);
-	if (g_hash_table_remove(w->predone, GUINT_TO_POINTER(uid))) {
-		/* acknowledged before: done as it enters, never fetched */
-		w->top = uid;
-		if (g_queue_is_empty(&w->order)) {
-			w->mark = uid;
-			return FALSE;
-		}
-		e = g_new0(struct window_entry, 1);
-		e->uid = uid;
-		e->state = WINDOW_DONE;
-		g_queue_push_tail(&w->order, e);
-		g_hash_table_insert(w->by_uid, GUINT_TO_POINTER(uid), e);
-		return FALSE;
-	}
-	e = g_new0(struct window_entry, 1);
 	e->uid = uid;
-	e->state = WINDOW_WANTED;
+	e->state = state;
 	e->size = size;
 	g_queue_push_tail(&w->order, e);
 	g_hash_table_insert(w->by_uid, GUINT_TO_POINTER(uid), e);
 	w->top = uid;
+}
+
+gboolean
+window_want(struct window *w, guint32 uid, guint64 size)
+{
+	if (uid <= w->top)
+		return FALSE;
+	forget_unlisted(w, uid);
+	if (g_hash_table_remove(w->predone, GUINT_TO_POINTER(uid))) {
+		/* acknowledged before: done as it enters, never fetched (at the
+		 * front, it leaves at once) */
+		if (g_queue_is_empty(&w->order))
+			w->mark = w->top = uid;
+		else
+			enter(w, uid, WINDOW_DONE, 0);
+		return FALSE;
+	}
+	enter(w, uid, WINDOW_WANTED, size);
 	w->wanted++;
 	return TRUE;
 }

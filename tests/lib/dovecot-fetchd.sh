@@ -1,11 +1,11 @@
 # dovecot-fetchd.sh - what fetchd's integration tests (8x-*.sh) share, on
 # top of harness.sh (source that first).
 #
-#	fd_dovecot_start	Dovecot with IMAP, IMAPS, POP3, POP3S on loopback,
-#				auth mechanisms plain login cram-md5 apop (and
-#				xoauth2 with FD_OAUTH2=1); FD_IMAP_CAPS replaces the
-#				IMAP capability list (e.g. one without IDLE).  Sets
-#				H_IMAP_PORT H_IMAPS_PORT H_POP3_PORT H_POP3S_PORT.
+#	fd_dovecot_start	h_dovecot_start with IMAP, IMAPS, POP3, POP3S on
+#				loopback, auth mechanisms plain login cram-md5 apop
+#				(and xoauth2 with FD_OAUTH2=1); FD_IMAP_CAPS replaces
+#				the IMAP capability list (e.g. one without IDLE).
+#				Sets H_IMAP_PORT H_IMAPS_PORT H_POP3_PORT H_POP3S_PORT.
 #	fd_config KEY=VALUE...	$H_ETC (h_config_write, the first time) with
 #				accounts/support.conf replaced: host, user, group,
 #				reply and smtp keys, then the given keys
@@ -27,106 +27,38 @@ FD_USER=support
 FD_PW=imap-secret-1
 
 fd_dovecot_start() {
-	local d=$H_DIR/dovecot uid gid iuser luser mechs oauth_passdb="" caps=""
-	H_DOVECONF=$d/dovecot.conf
-	h_tls_make || return 1
-	H_IMAP_PORT=$(h_free_port)
-	H_IMAPS_PORT=$(h_free_port)
-	H_POP3_PORT=$(h_free_port)
-	H_POP3S_PORT=$(h_free_port)
-	mkdir -p "$d/run" "$d/state" "$d/mail" "$d/home" "$d/keys"
-	chmod 755 "$d"
-	if [ "$(id -u)" = 0 ]; then
-		uid=65534 gid=65534 iuser=dovecot luser=dovenull
-		chown -R 65534:65534 "$d/mail" "$d/home"
-	else
-		uid=$(id -u) gid=$(id -g) iuser=$(id -un) luser=$(id -un)
-	fi
-	printf '%s:{PLAIN}%s\n' "$FD_USER" "$FD_PW" > "$d/passwd"
-	mechs="plain login cram-md5 apop"
+	H_DOVECOT_POP3=1
+	H_DOVECOT_MECHS="plain login cram-md5 apop"
+	H_DOVECOT_CONF=fd_dovecot_conf
 	if [ -n "${FD_OAUTH2:-}" ]; then
-		# tokens are JWTs signed HS256 with $d/keys' key, checked locally
-		mechs="$mechs xoauth2 oauthbearer"
+		H_DOVECOT_MECHS="$H_DOVECOT_MECHS xoauth2 oauthbearer"
 		FD_OAUTH2_KEY=postroom-test-hmac-key-$$
-		mkdir -p "$d/keys/default/HS256"
-		printf '%s' "$FD_OAUTH2_KEY" | base64 -w0 > "$d/keys/default/HS256/default"
-		cat > "$d/oauth2.conf.ext" <<EOF
+	fi
+	h_dovecot_start "$FD_USER:$FD_PW"
+}
+
+# fd_dovecot_conf DIR - what fetchd's tests add to Dovecot's configuration:
+# POP3 UIDLs of a fixed format, FD_IMAP_CAPS, and with FD_OAUTH2 a passdb
+# that takes JWTs signed HS256 with DIR/keys' key, checked locally
+fd_dovecot_conf() {
+	local d=$1
+	echo "pop3_uidl_format = %08Xu%08Xv"
+	[ -n "${FD_IMAP_CAPS:-}" ] && echo "imap_capability = $FD_IMAP_CAPS"
+	[ -n "${FD_OAUTH2:-}" ] || return 0
+	mkdir -p "$d/keys/default/HS256"
+	printf '%s' "$FD_OAUTH2_KEY" | base64 -w0 > "$d/keys/default/HS256/default"
+	cat > "$d/oauth2.conf.ext" <<EOF
 introspection_mode = local
 local_validation_key_dict = fs:posix:prefix=$d/keys/
 username_attribute = email
 EOF
-		oauth_passdb="passdb {
+	cat <<EOF
+passdb {
   driver = oauth2
   mechanisms = xoauth2 oauthbearer
   args = $d/oauth2.conf.ext
-}"
-	fi
-	[ -n "${FD_IMAP_CAPS:-}" ] && caps="imap_capability = $FD_IMAP_CAPS"
-	cat > "$H_DOVECONF" <<EOF
-# Dovecot for fetchd's tests: loopback only, made by tests/lib/dovecot-fetchd.sh
-base_dir = $d/run
-state_dir = $d/state
-log_path = $d/dovecot.log
-protocols = imap pop3
-listen = 127.0.0.1
-ssl = yes
-ssl_cert = <$H_TLS/server.pem
-ssl_key = <$H_TLS/server.key
-$( [ -f /usr/share/dovecot/dh.pem ] && echo "ssl_dh = </usr/share/dovecot/dh.pem" )
-disable_plaintext_auth = no
-auth_mechanisms = $mechs
-mail_location = maildir:$d/mail/%u
-first_valid_uid = 100
-mail_uid = $uid
-mail_gid = $gid
-default_internal_user = $iuser
-default_login_user = $luser
-pop3_uidl_format = %08Xu%08Xv
-$caps
-$oauth_passdb
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $d/passwd
-}
-userdb {
-  driver = static
-  args = uid=$uid gid=$gid home=$d/home/%u
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $H_IMAP_PORT
-  }
-  inet_listener imaps {
-    address = 127.0.0.1
-    port = $H_IMAPS_PORT
-    ssl = yes
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $H_POP3_PORT
-  }
-  inet_listener pop3s {
-    address = 127.0.0.1
-    port = $H_POP3S_PORT
-    ssl = yes
-  }
 }
 EOF
-	$H_DOVECOT -c "$H_DOVECONF" > "$H_LOG/dovecot.out" 2>&1 || {
-		cat "$H_LOG/dovecot.out"
-		return 1
-	}
-	H_DOVECOT_UP=1
-	wait_for "h_listening $H_IMAP_PORT && h_listening $H_IMAPS_PORT && h_listening $H_POP3_PORT && h_listening $H_POP3S_PORT" 20 || {
-		echo "# dovecot did not listen" >&2
-		tail -n 20 "$d/dovecot.log" >&2
-		return 1
-	}
-	fd_doveadm mailbox status -u "$FD_USER" uidvalidity INBOX >/dev/null 2>&1
-	return 0
 }
 
 fd_doveadm() { $H_DOVEADM -c "$H_DOVECONF" "$@"; }
@@ -181,14 +113,9 @@ fd_stored() {
 fd_wait_stored() { wait_for "[ \"\$(fd_stored)\" -ge $1 ]" "${2:-20}"; }
 
 # fd_flags [FOLDER] - "UID FLAGS" per message (\Recent left out)
-fd_flags() {
-	fd_doveadm -f flow fetch -u "$FD_USER" 'uid flags' mailbox "${1:-INBOX}" |
-	    sed 's/^uid=\([0-9]*\) flags=/\1 /; s/ *\\Recent//; s/ *$//'
-}
+fd_flags() { h_mail_flags "$FD_USER" "${1:-INBOX}" | sed 's/ *\\Recent//; s/ *$//'; }
 
-fd_count() {
-	fd_doveadm -f flow mailbox status -u "$FD_USER" messages "${1:-INBOX}" | sed 's/.*messages=//'
-}
+fd_count() { h_mail_count "$FD_USER" "${1:-INBOX}"; }
 
 # fd_msg N [DAYS_AGO] [FOLDER] - a message into the mailbox, without flags;
 # an older one is appended over IMAP with its internal date (what SEARCH
@@ -205,7 +132,7 @@ fd_msg() {
 		printf 'Body of message %s.\r\n.a line with a leading dot\r\n' "$n"
 	} > "$f"
 	if [ "$ago" = 0 ]; then
-		fd_doveadm save -u "$FD_USER" ${folder:+-m "$folder"} < "$f"
+		h_mail_save "$f" "$FD_USER" "$folder"
 		return
 	fi
 	$H_PY - "$H_IMAP_PORT" "$FD_USER" "$FD_PW" "${folder:-INBOX}" "$ago" "$f" <<'PY'

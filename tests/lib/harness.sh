@@ -7,7 +7,8 @@
 #	h_dovecot_start		Debian's Dovecot on loopback (in /tmp/prdc.XXXX,
 #				linked as $H_DIR/dovecot): IMAP with STARTTLS on
 #				$H_IMAP_PORT, IMAPS on $H_IMAPS_PORT, certificate
-#				of a CA made here ($H_CA)
+#				of a CA made here ($H_CA); POP3 too with
+#				H_DOVECOT_POP3=1
 #	h_mail_save FILE	put a message in the INBOX without flags
 #	h_mail_flags, h_mail_seen, h_mail_count, h_mail_uidvalidity
 #	h_smtpd_start		tests/smtpd.py on loopback, AUTH required, STARTTLS
@@ -292,11 +293,17 @@ h_tls_make() {
 
 # ---- Dovecot ------------------------------------------------------------------
 
-# h_dovecot_start - Dovecot with one user ($H_IMAP_USER / $H_IMAP_PW, or the
-# "USER:PASSWORD" arguments), IMAP on $H_IMAP_PORT and IMAPS on $H_IMAPS_PORT
+# h_dovecot_start [USER:PASSWORD...] - Dovecot with those users ($H_IMAP_USER
+# / $H_IMAP_PW by default), IMAP on $H_IMAP_PORT and IMAPS on $H_IMAPS_PORT.
+# Set beforehand to change it: H_DOVECOT_POP3=1 adds POP3 on $H_POP3_PORT
+# and POP3S on $H_POP3S_PORT; H_DOVECOT_MECHS replaces the auth mechanisms
+# ("plain login"); H_DOVECOT_CONF names a function, called with Dovecot's
+# directory, that prints more configuration (it goes before the passdb).
 h_dovecot_start() {
-	local d uid gid iuser luser u
+	local d uid gid iuser luser u protocols=imap listening pop3_login=""
 	h_tls_make || return 1
+	# a start after h_dovecot_stop is a fresh Dovecot: the old one's files go
+	[ -z "${H_DOVECOT_UP:-}" ] && case ${H_DOVE:-} in /tmp/prdc.*) rm -rf "$H_DOVE" ;; esac
 	# Dovecot's own users (dovecot, dovenull, the mail uid) must reach every
 	# directory above its files, and its socket paths must stay short: keep
 	# it in /tmp (a clone in /root is mode 700), linked as $H_DIR/dovecot
@@ -307,6 +314,24 @@ h_dovecot_start() {
 	H_DOVECONF=$d/dovecot.conf
 	H_IMAP_PORT=$(h_free_port)
 	H_IMAPS_PORT=$(h_free_port)
+	listening="h_listening $H_IMAP_PORT && h_listening $H_IMAPS_PORT"
+	if [ -n "${H_DOVECOT_POP3:-}" ]; then
+		H_POP3_PORT=$(h_free_port)
+		H_POP3S_PORT=$(h_free_port)
+		protocols="imap pop3"
+		listening="$listening && h_listening $H_POP3_PORT && h_listening $H_POP3S_PORT"
+		pop3_login="service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $H_POP3_PORT
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $H_POP3S_PORT
+    ssl = yes
+  }
+}"
+	fi
 	mkdir -p "$d/run" "$d/state" "$d/mail" "$d/home"
 	if [ "$(id -u)" = 0 ]; then
 		# Dovecot refuses uid 0 for mail
@@ -327,20 +352,21 @@ h_dovecot_start() {
 base_dir = $d/run
 state_dir = $d/state
 log_path = $d/dovecot.log
-protocols = imap
+protocols = $protocols
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <$H_TLS/server.pem
 ssl_key = <$H_TLS/server.key
 $( [ -f /usr/share/dovecot/dh.pem ] && echo "ssl_dh = </usr/share/dovecot/dh.pem" )
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = ${H_DOVECOT_MECHS:-plain login}
 mail_location = maildir:$d/mail/%u
 first_valid_uid = 100
 mail_uid = $uid
 mail_gid = $gid
 default_internal_user = $iuser
 default_login_user = $luser
+$( [ -n "${H_DOVECOT_CONF:-}" ] && "$H_DOVECOT_CONF" "$d" )
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $d/passwd
@@ -360,14 +386,15 @@ service imap-login {
     ssl = yes
   }
 }
+$pop3_login
 EOF
 	$H_DOVECOT -c "$H_DOVECONF" > "$H_LOG/dovecot.out" 2>&1 || {
 		cat "$H_LOG/dovecot.out"
 		return 1
 	}
 	H_DOVECOT_UP=1
-	wait_for "h_listening $H_IMAP_PORT && h_listening $H_IMAPS_PORT" 20 || {
-		echo "# dovecot did not listen on $H_IMAP_PORT/$H_IMAPS_PORT" >&2
+	wait_for "$listening" 20 || {
+		echo "# dovecot did not listen on $H_IMAP_PORT/$H_IMAPS_PORT${H_DOVECOT_POP3:+/$H_POP3_PORT/$H_POP3S_PORT}" >&2
 		tail -n 20 "$d/dovecot.log" >&2
 		return 1
 	}
@@ -390,19 +417,19 @@ h_mail_save() {
 	$H_DOVEADM -c "$H_DOVECONF" save -u "${2:-$H_IMAP_USER}" ${3:+-m "$3"} < "$1"
 }
 
-# h_mail_flags [USER] - "UID FLAGS" per message of the INBOX
+# h_mail_flags [USER] [FOLDER] - "UID FLAGS" per message of FOLDER (INBOX)
 h_mail_flags() {
-	$H_DOVEADM -c "$H_DOVECONF" -f flow fetch -u "${1:-$H_IMAP_USER}" 'uid flags' mailbox INBOX |
-	    sed 's/^uid=\([0-9]*\) flags=/\1 /'
+	$H_DOVEADM -c "$H_DOVECONF" -f flow fetch -u "${1:-$H_IMAP_USER}" 'uid flags' \
+	    mailbox "${2:-INBOX}" | sed 's/^uid=\([0-9]*\) flags=/\1 /'
 }
 
 # h_mail_seen [USER] - how many messages of the INBOX have \Seen
 h_mail_seen() { h_mail_flags "$@" | grep -c 'Seen'; }
 
-# h_mail_count [USER]
+# h_mail_count [USER] [FOLDER] - how many messages FOLDER (INBOX) holds
 h_mail_count() {
-	$H_DOVEADM -c "$H_DOVECONF" -f flow mailbox status -u "${1:-$H_IMAP_USER}" messages INBOX |
-	    sed 's/.*messages=//'
+	$H_DOVEADM -c "$H_DOVECONF" -f flow mailbox status -u "${1:-$H_IMAP_USER}" messages \
+	    "${2:-INBOX}" | sed 's/.*messages=//'
 }
 
 # h_mail_uidvalidity [USER]

@@ -9,27 +9,13 @@
  * caught up and left for "* N EXISTS", and what a changed UIDVALIDITY does
  * (routed's answer to "message_ids" comes from a REP socket in a thread).
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zmq.h>
+#include "check_fetchd_fixture.h"
 
-#include "unit.h"
-#include "fetchd.h"
-
-#define SEC	G_USEC_PER_SEC
 #define UV	42
 #define MAX_UID	4
 
+/* the IMAP server's mailbox and manners */
 struct fake {
-	int lfd;
-	int port;
-	GThread *thread;
-	GMutex lock;
-	GPtrArray *commands;	/* every command, without its tag */
 	GBytes *mail[MAX_UID + 1];	/* uid 1..MAX_UID; NULL: not there */
 	gboolean listed[MAX_UID + 1];	/* what the listing shows */
 	gboolean withheld[MAX_UID + 1];	/* there, but its body never comes */
@@ -40,42 +26,6 @@ struct fake {
 };
 
 static struct fake fake;
-static char *dir;
-static void *ctx, *pull, *push;
-
-/* put - write s in small pieces so that the client reads it split */
-static void
-put(int fd, const void *s, gsize len)
-{
-	const char *p = s;
-	gsize step = 1;
-
-	while (len > 0) {
-		gsize n = MIN(step, len);
-		ssize_t w = write(fd, p, n);
-
-		if (w <= 0)
-			return;
-		p += w;
-		len -= w;
-		step = step * 3 % 1021 + 1;
-	}
-}
-
-static void
-putf(int fd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static void
-putf(int fd, const char *fmt, ...)
-{
-	g_autofree char *s = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	s = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	put(fd, s, strlen(s));
-}
 
 /* in_set - uid in an IMAP set like "1:3,5" or "4:*" (* = the highest) */
 static gboolean
@@ -95,13 +45,11 @@ in_set(const char *set, guint32 uid, guint32 highest)
 	return FALSE;
 }
 
+/* answer - a tagged command, noted */
 static void
 answer(int fd, const char *tag, const char *cmd)
 {
-	g_mutex_lock(&fake.lock);
-	g_ptr_array_add(fake.commands, g_strdup(cmd));
-	g_mutex_unlock(&fake.lock);
-
+	server_note(cmd);
 	if (g_str_has_prefix(cmd, "CAPABILITY")) {
 		putf(fd, "* CAPABILITY %s\r\n%s OK done\r\n", fake.caps, tag);
 	} else if (g_str_has_prefix(cmd, "LOGIN ")) {
@@ -169,46 +117,29 @@ answer(int fd, const char *tag, const char *cmd)
 	}
 }
 
-static gpointer
-serve(gpointer unused)
+/* session - one IMAP connection: the greeting, then answers; DONE ends IDLE */
+static void
+session(int fd)
 {
-	for (;;) {
-		GString *line = g_string_new(NULL);
-		int fd = accept(fake.lfd, NULL, NULL);
-		char c;
+	g_autoptr(GString) line = g_string_new(NULL);
 
-		if (fd < 0) {
-			g_string_free(line, TRUE);
-			return NULL;
-		}
-		fake.client = fd;
-		putf(fd, "* OK fake IMAP ready\r\n");
-		while (read(fd, &c, 1) == 1) {
-			char *sp;
+	fake.client = fd;
+	putf(fd, "* OK fake IMAP ready\r\n");
+	while (server_read_line(fd, line)) {
+		char *sp;
 
-			if (c != '\n') {
-				if (c != '\r')
-					g_string_append_c(line, c);
-				continue;
-			}
-			if (strcmp(line->str, "DONE") == 0 && *fake.idle_tag) {
-				g_mutex_lock(&fake.lock);
-				g_ptr_array_add(fake.commands, g_strdup("DONE"));
-				g_mutex_unlock(&fake.lock);
-				putf(fd, "%s OK idle done\r\n", fake.idle_tag);
-				*fake.idle_tag = '\0';
-			}
-			sp = strchr(line->str, ' ');
-			if (sp) {
-				*sp = '\0';
-				answer(fd, line->str, sp + 1);
-			}
-			g_string_truncate(line, 0);
+		if (strcmp(line->str, "DONE") == 0 && *fake.idle_tag) {
+			server_note("DONE");
+			putf(fd, "%s OK idle done\r\n", fake.idle_tag);
+			*fake.idle_tag = '\0';
 		}
-		fake.client = -1;
-		close(fd);
-		g_string_free(line, TRUE);
+		sp = strchr(line->str, ' ');
+		if (sp) {
+			*sp = '\0';
+			answer(fd, line->str, sp + 1);
+		}
 	}
+	fake.client = -1;
 }
 
 static GBytes *
@@ -226,45 +157,15 @@ message(guint32 uid, gsize body)
 	return g_bytes_new_take(g_string_free(s, FALSE), len);
 }
 
-static void
-write_file(const char *path, const char *text, int mode)
-{
-	ck_assert(g_file_set_contents(path, text, -1, NULL));
-	chmod(path, mode);
-}
-
 static struct config *
 make_config_with(const char *extra)
 {
-	g_autofree char *p = NULL, *acc = NULL, *sub = NULL;
-	g_autoptr(GError) err = NULL;
-	struct config *cfg;
+	g_autofree char *acc = g_strdup_printf("[account]\nhost = 127.0.0.1\nport = %d\ntls = none\n"
+	    "user = support\npassword_file = secret\ngroup = support\n"
+	    "reply_address = support@example.com\nsmtp_host = 127.0.0.1\nallow_plaintext = yes\n%s",
+	    server.port, extra);
 
-	sub = g_build_filename(dir, "accounts", NULL);
-	g_mkdir_with_parents(sub, 0700);
-	g_free(sub);
-	sub = g_build_filename(dir, "groups", NULL);
-	g_mkdir_with_parents(sub, 0700);
-	p = g_strdup_printf("[postroom]\nstate_dir = %s/state\nrun_dir = %s/run\n"
-	    "[endpoints]\ncontrol = inproc://control\n", dir, dir);
-	g_free(sub);
-	sub = g_build_filename(dir, "postroom.conf", NULL);
-	write_file(sub, p, 0644);
-	g_free(sub);
-	sub = g_build_filename(dir, "groups", "support.conf", NULL);
-	write_file(sub, "[group]\nname = Support\n", 0644);
-	g_free(sub);
-	sub = g_build_filename(dir, "secret", NULL);
-	write_file(sub, "hunter2\n", 0600);
-	acc = g_strdup_printf("[account]\nhost = 127.0.0.1\nport = %d\ntls = none\nuser = support\n"
-	    "password_file = secret\ngroup = support\nreply_address = support@example.com\n"
-	    "smtp_host = 127.0.0.1\nallow_plaintext = yes\n%s", fake.port, extra);
-	g_free(sub);
-	sub = g_build_filename(dir, "accounts", "support.conf", NULL);
-	write_file(sub, acc, 0644);
-	cfg = config_load(dir, &err);
-	ck_assert_msg(cfg != NULL, "%s", err ? err->message : "");
-	return cfg;
+	return fixture_config("[endpoints]\ncontrol = inproc://control\n", acc);
 }
 
 static struct config *
@@ -276,54 +177,23 @@ make_config(void)
 static void
 setup(void)
 {
-	struct sockaddr_in a = { 0 };
-	socklen_t alen = sizeof a;
-	int on = 1;
-
-	dir = g_dir_make_tmp("check_fetchd_fetch.XXXXXX", NULL);
 	memset(&fake, 0, sizeof fake);
-	g_mutex_init(&fake.lock);
-	fake.commands = g_ptr_array_new_with_free_func(g_free);
 	fake.uidvalidity = UV;
 	fake.caps = "IMAP4rev1";
 	fake.client = -1;
 	fake.mail[1] = message(1, 40);
 	fake.mail[3] = message(3, 300 * 1024);	/* large enough to leave as a slice */
 	fake.listed[1] = fake.listed[2] = fake.listed[3] = TRUE;	/* 2 expunged meanwhile */
-	fake.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(fake.lfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fake.lfd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(fake.lfd, 4), 0);
-	getsockname(fake.lfd, (struct sockaddr *)&a, &alen);
-	fake.port = ntohs(a.sin_port);
-	fake.thread = g_thread_new("fake-imap", serve, NULL);
-
-	ctx = zmq_ctx_new();
-	pull = zsock_bind(ctx, ZMQ_PULL, "inproc://parsed", NULL);
-	push = zsock_connect_all(ctx, ZMQ_PUSH, (char *[]){ "inproc://parsed", NULL }, TRUE, NULL);
-	ck_assert_ptr_nonnull(pull);
-	ck_assert_ptr_nonnull(push);
+	fixture_setup("check_fetchd_fetch.XXXXXX", session);
 }
 
 static void
 teardown(void)
 {
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-
-	zsock_close(push);
-	zsock_close(pull);
-	zmq_ctx_term(ctx);
-	shutdown(fake.lfd, SHUT_RDWR);
-	close(fake.lfd);
-	g_thread_join(fake.thread);
-	g_ptr_array_unref(fake.commands);
+	fixture_teardown();
 	for (int i = 0; i <= MAX_UID; i++)
 		if (fake.mail[i])
 			g_bytes_unref(fake.mail[i]);
-	ck_assert_int_eq(system(cmd), 0);
-	g_free(dir);
 }
 
 /* received - the next raw.1 on the PULL socket, already there or NULL */
@@ -357,9 +227,9 @@ check_raw(struct wire_msg *m, guint32 uid, int attempt)
 static void
 check_read_only(void)
 {
-	g_mutex_lock(&fake.lock);
-	for (guint i = 0; i < fake.commands->len; i++) {
-		const char *c = fake.commands->pdata[i];
+	g_mutex_lock(&server.lock);
+	for (guint i = 0; i < server.commands->len; i++) {
+		const char *c = server.commands->pdata[i];
 
 		ck_assert_msg(g_str_has_prefix(c, "CAPABILITY") || g_str_has_prefix(c, "LOGIN ")
 		    || g_str_has_prefix(c, "EXAMINE ") || g_str_has_prefix(c, "UID FETCH ")
@@ -368,20 +238,7 @@ check_read_only(void)
 		ck_assert_msg(!strstr(c, "BODY[") && !strstr(c, "RFC822)") && !strstr(c, "RFC822.TEXT"),
 		    "a fetch that sets \\Seen: \"%s\"", c);
 	}
-	g_mutex_unlock(&fake.lock);
-}
-
-static gboolean
-sent(const char *cmd)
-{
-	gboolean found = FALSE;
-
-	g_mutex_lock(&fake.lock);
-	for (guint i = 0; i < fake.commands->len; i++)
-		if (strcmp(fake.commands->pdata[i], cmd) == 0)
-			found = TRUE;
-	g_mutex_unlock(&fake.lock);
-	return found;
+	g_mutex_unlock(&server.lock);
 }
 
 /* publish - an ack on the PUB socket, as routed sends it */
@@ -433,8 +290,7 @@ subscribed(void *pub, void *sub)
 static guint32
 saved_mark(void)
 {
-	g_autofree char *sd = g_build_filename(dir, "state", NULL);
-	g_autofree char *p = state_path(sd, "support");
+	g_autofree char *p = fixture_state_path();
 	struct state st;
 
 	ck_assert(state_load(p, &st, NULL));
@@ -590,11 +446,11 @@ routed_stop(struct routed_fake *r)
 static void
 no_body_fetched(void)
 {
-	g_mutex_lock(&fake.lock);
-	for (guint i = 0; i < fake.commands->len; i++)
-		ck_assert_msg(!strstr(fake.commands->pdata[i], "BODY.PEEK[]"), "%s",
-		    (char *)fake.commands->pdata[i]);
-	g_mutex_unlock(&fake.lock);
+	g_mutex_lock(&server.lock);
+	for (guint i = 0; i < server.commands->len; i++)
+		ck_assert_msg(!strstr(server.commands->pdata[i], "BODY.PEEK[]"), "%s",
+		    (char *)server.commands->pdata[i]);
+	g_mutex_unlock(&server.lock);
 }
 
 /* UIDVALIDITY changed: the Message-IDs routed has are matched; only the
@@ -699,10 +555,10 @@ START_TEST(after_fetch_only_when_acknowledged)
 	ck_assert(sent("SELECT \"INBOX\""));
 	ck_assert(sent("UID FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[])"));
 	fetch_run(f, t0 + SEC);
-	g_mutex_lock(&fake.lock);
-	for (guint i = 0; i < fake.commands->len; i++)
-		ck_assert(!g_str_has_prefix(fake.commands->pdata[i], "UID STORE"));
-	g_mutex_unlock(&fake.lock);
+	g_mutex_lock(&server.lock);
+	for (guint i = 0; i < server.commands->len; i++)
+		ck_assert(!g_str_has_prefix(server.commands->pdata[i], "UID STORE"));
+	g_mutex_unlock(&server.lock);
 
 	pub = zsock_bind(ctx, ZMQ_PUB, "inproc://acks", NULL);
 	sub = zsock_connect(ctx, ZMQ_SUB, "inproc://acks", "support", NULL);

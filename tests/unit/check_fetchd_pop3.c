@@ -6,18 +6,7 @@
  * acknowledged UIDLs, DELE only of what routed has acknowledged, effective
  * at QUIT.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zmq.h>
-
-#include "unit.h"
-#include "fetchd.h"
-
-#define SEC	G_USEC_PER_SEC
+#include "check_fetchd_fixture.h"
 
 /* ---- pure parts ------------------------------------------------------------- */
 
@@ -138,11 +127,8 @@ END_TEST
 
 /* ---- a scripted POP3 server ----------------------------------------------------- */
 
+/* the POP3 server's mailbox */
 struct fake {
-	int lfd, port;
-	GThread *thread;
-	GMutex lock;
-	GPtrArray *commands;
 	GBytes *mail[4];		/* 1..3 */
 	const char *uidl[4];
 	gboolean gone[4];		/* deleted at a QUIT */
@@ -150,49 +136,21 @@ struct fake {
 };
 
 static struct fake fake;
-static char *dir;
-static void *ctx, *pull, *push;
-
-static void
-putf(int fd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static void
-putf(int fd, const char *fmt, ...)
-{
-	g_autofree char *s = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	s = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	/* in pieces, so the client reads it split */
-	for (gsize off = 0, step = 1, len = strlen(s); off < len; off += step, step = step * 2 + 1)
-		if (write(fd, s + off, MIN(step, len - off)) <= 0)
-			return;
-}
 
 /* session - one connection; the number of messages is what it was at login */
 static void
 session(int fd)
 {
 	gboolean marked[4] = { FALSE };
-	GString *line = g_string_new(NULL);
-	char c;
+	g_autoptr(GString) line = g_string_new(NULL);
 
+	fake.sessions++;
 	putf(fd, "+OK fake POP3 ready\r\n");
-	while (read(fd, &c, 1) == 1) {
-		const char *cmd;
+	while (server_read_line(fd, line)) {
+		const char *cmd = line->str;
 		guint n;
 
-		if (c != '\n') {
-			if (c != '\r')
-				g_string_append_c(line, c);
-			continue;
-		}
-		cmd = line->str;
-		g_mutex_lock(&fake.lock);
-		g_ptr_array_add(fake.commands, g_strdup(cmd));
-		g_mutex_unlock(&fake.lock);
+		server_note(cmd);
 		if (g_str_has_prefix(cmd, "CAPA")) {
 			putf(fd, "+OK\r\nUSER\r\nUIDL\r\n.\r\n");
 		} else if (g_str_has_prefix(cmd, "USER ") || g_str_has_prefix(cmd, "PASS ")) {
@@ -222,139 +180,39 @@ session(int fd)
 		} else {
 			putf(fd, "-ERR what?\r\n");
 		}
-		g_string_truncate(line, 0);
 	}
-	g_string_free(line, TRUE);
-}
-
-static gpointer
-serve(gpointer unused)
-{
-	for (;;) {
-		int fd = accept(fake.lfd, NULL, NULL);
-
-		if (fd < 0)
-			return NULL;
-		fake.sessions++;
-		session(fd);
-		close(fd);
-	}
-}
-
-static void
-write_file(const char *path, const char *text, int mode)
-{
-	ck_assert(g_file_set_contents(path, text, -1, NULL));
-	chmod(path, mode);
 }
 
 static struct config *
 make_config(const char *extra)
 {
-	g_autofree char *acc = NULL, *p = NULL;
-	g_autoptr(GError) err = NULL;
-	struct config *cfg;
-	const char *subs[] = { "accounts", "groups" };
+	g_autofree char *acc = g_strdup_printf("[account]\nprotocol = pop3\nhost = 127.0.0.1\n"
+	    "port = %d\ntls = none\nallow_plaintext = yes\nuser = support\npassword_file = secret\n"
+	    "group = support\nreply_address = support@example.com\nsmtp_host = 127.0.0.1\n%s",
+	    server.port, extra);
 
-	for (gsize i = 0; i < G_N_ELEMENTS(subs); i++) {
-		g_autofree char *sub = g_build_filename(dir, subs[i], NULL);
-
-		g_mkdir_with_parents(sub, 0700);
-	}
-	p = g_strdup_printf("[postroom]\nstate_dir = %s/state\nrun_dir = %s/run\n", dir, dir);
-	{
-		g_autofree char *f = g_build_filename(dir, "postroom.conf", NULL);
-		g_autofree char *g = g_build_filename(dir, "groups", "support.conf", NULL);
-		g_autofree char *s = g_build_filename(dir, "secret", NULL);
-		g_autofree char *a = g_build_filename(dir, "accounts", "support.conf", NULL);
-
-		write_file(f, p, 0644);
-		write_file(g, "[group]\nname = Support\n", 0644);
-		write_file(s, "hunter2\n", 0600);
-		acc = g_strdup_printf("[account]\nprotocol = pop3\nhost = 127.0.0.1\nport = %d\n"
-		    "tls = none\nallow_plaintext = yes\nuser = support\npassword_file = secret\n"
-		    "group = support\nreply_address = support@example.com\nsmtp_host = 127.0.0.1\n%s",
-		    fake.port, extra);
-		write_file(a, acc, 0644);
-	}
-	cfg = config_load(dir, &err);
-	ck_assert_msg(cfg != NULL, "%s", err ? err->message : "");
-	return cfg;
+	return fixture_config("", acc);
 }
 
 static void
 setup(void)
 {
-	struct sockaddr_in a = { 0 };
-	socklen_t alen = sizeof a;
-	int on = 1;
-
-	dir = g_dir_make_tmp("check_fetchd_pop3.XXXXXX", NULL);
 	memset(&fake, 0, sizeof fake);
-	g_mutex_init(&fake.lock);
-	fake.commands = g_ptr_array_new_with_free_func(g_free);
 	fake.mail[1] = g_bytes_new_static("Subject: one\r\n\r\nfirst\r\n", 23);
 	fake.mail[2] = g_bytes_new_static("Subject: two\r\n\r\n..dotted\r\n", 26);
 	fake.mail[3] = g_bytes_new_static("Subject: three\r\n\r\nthird\r\n", 25);
 	fake.uidl[1] = "u-one";
 	fake.uidl[2] = "u-two";
 	fake.uidl[3] = "u-three";
-	fake.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(fake.lfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fake.lfd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(fake.lfd, 4), 0);
-	getsockname(fake.lfd, (struct sockaddr *)&a, &alen);
-	fake.port = ntohs(a.sin_port);
-	fake.thread = g_thread_new("fake-pop3", serve, NULL);
-	ctx = zmq_ctx_new();
-	pull = zsock_bind(ctx, ZMQ_PULL, "inproc://parsed", NULL);
-	push = zsock_connect_all(ctx, ZMQ_PUSH, (char *[]){ "inproc://parsed", NULL }, TRUE, NULL);
+	fixture_setup("check_fetchd_pop3.XXXXXX", session);
 }
 
 static void
 teardown(void)
 {
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-
-	zsock_close(push);
-	zsock_close(pull);
-	zmq_ctx_term(ctx);
-	shutdown(fake.lfd, SHUT_RDWR);
-	close(fake.lfd);
-	g_thread_join(fake.thread);
-	g_ptr_array_unref(fake.commands);
+	fixture_teardown();
 	for (int i = 1; i < 4; i++)
 		g_bytes_unref(fake.mail[i]);
-	ck_assert_int_eq(system(cmd), 0);
-	g_free(dir);
-}
-
-static gboolean
-sent(const char *cmd)
-{
-	gboolean found = FALSE;
-
-	g_mutex_lock(&fake.lock);
-	for (guint i = 0; i < fake.commands->len; i++)
-		if (strcmp(fake.commands->pdata[i], cmd) == 0)
-			found = TRUE;
-	g_mutex_unlock(&fake.lock);
-	return found;
-}
-
-static int
-count(const char *cmd)
-{
-	int n = 0;
-
-	g_mutex_lock(&fake.lock);
-	for (guint i = 0; i < fake.commands->len; i++)
-		if (strcmp(fake.commands->pdata[i], cmd) == 0)
-			n++;
-	g_mutex_unlock(&fake.lock);
-	return n;
 }
 
 /* received - the next raw.1: its UIDL (checked against the mail), or NULL */
@@ -406,8 +264,7 @@ ack(struct fetch *f, const char *uidl)
 static char *
 state_text(void)
 {
-	g_autofree char *sd = g_build_filename(dir, "state", NULL);
-	g_autofree char *p = state_path(sd, "support");
+	g_autofree char *p = fixture_state_path();
 	char *text = NULL;
 
 	if (!g_file_get_contents(p, &text, NULL, NULL))

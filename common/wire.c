@@ -21,14 +21,12 @@ send_frame(void *sock, const void *data, size_t len, int flags)
 	return zmq_send(sock, data, len, flags) < 0 ? -1 : 0;
 }
 
+/* send_text - type, the meta as JSON text, the payload */
 static int
-send_envelope(void *sock, const char *type, json_t *meta, GPtrArray *parts, int flags)
+send_text(void *sock, const char *type, const char *json, GPtrArray *parts, int flags)
 {
-	g_autofree char *json = NULL;
 	guint n = parts ? parts->len : 0;
 
-	json = json_dumps(meta, JSON_COMPACT | JSON_ENSURE_ASCII);
-	g_assert(json != NULL);
 	if (send_frame(sock, type, strlen(type), flags | ZMQ_SNDMORE) < 0)
 		return -1;
 	if (send_frame(sock, json, strlen(json), flags | (n ? ZMQ_SNDMORE : 0)) < 0)
@@ -53,6 +51,19 @@ send_envelope(void *sock, const char *type, json_t *meta, GPtrArray *parts, int 
 	return 0;
 }
 
+/* send_envelope - type, meta (made into JSON text here), the payload */
+static int
+send_envelope(void *sock, const char *type, json_t *meta, GPtrArray *parts, int flags)
+{
+	g_autofree char *json = NULL;
+
+	/* UTF-8 as it is: valid JSON, readable when tapped, and cheaper than
+	 * a \uXXXX escape for every character outside ASCII */
+	json = json_dumps(meta, JSON_COMPACT);
+	g_assert(json != NULL);
+	return send_text(sock, type, json, parts, flags);
+}
+
 int
 wire_send(void *sock, const char *topic, const char *type, json_t *meta, GPtrArray *parts,
     int flags)
@@ -62,6 +73,15 @@ wire_send(void *sock, const char *topic, const char *type, json_t *meta, GPtrArr
 	if (topic && send_frame(sock, topic, strlen(topic), flags | ZMQ_SNDMORE) < 0)
 		return -1;
 	return send_envelope(sock, type, meta, parts, topic ? flags & ~ZMQ_DONTWAIT : flags);
+}
+
+int
+wire_send_text(void *sock, const char *topic, const char *type, const char *meta,
+    GPtrArray *parts, int flags)
+{
+	if (topic && send_frame(sock, topic, strlen(topic), flags | ZMQ_SNDMORE) < 0)
+		return -1;
+	return send_text(sock, type, meta, parts, topic ? flags & ~ZMQ_DONTWAIT : flags);
 }
 
 int

@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #define WIRE_RAW	"raw.1"		/* fetchd -> parsed: one message as fetched */
-#define WIRE_PARSED	"parsed.1"	/* parsed -> routed: the record, raw, attachments */
+#define WIRE_PARSED	"parsed.1"	/* parsed -> routed: the record; raw, text body, attachments */
 #define WIRE_ACK	"ack.1"		/* routed -> fetchd: committed */
 #define WIRE_REQ	"req.1"		/* agentd -> routed: a request */
 #define WIRE_REP	"rep.1"		/* routed -> agentd: its answer */
@@ -33,6 +33,12 @@ struct wire_msg {
  * handed to ZeroMQ without a copy.  Returns 0, or -1 with errno (EAGAIN with
  * ZMQ_DONTWAIT when the peer is slow). */
 int wire_send(void *sock, const char *topic, const char *type, json_t *meta,
+    GPtrArray *parts, int flags);
+
+/* wire_send_text - wire_send with the meta already made into JSON text
+ * (one object, as json_dumps(meta, JSON_COMPACT) writes it), for a stage
+ * that sends the same meta twice (to the next stage and to its tap) */
+int wire_send_text(void *sock, const char *topic, const char *type, const char *meta,
     GPtrArray *parts, int flags);
 
 /* wire_reply - on a ROUTER socket, answer the peer that sent req */

@@ -149,6 +149,14 @@ tap_publish(struct tap *t, const char *type, json_t *meta)
 }
 
 void
+tap_publish_text(struct tap *t, const char *type, const char *meta)
+{
+	if (!t)
+		return;
+	wire_send_text(t->pub, NULL, type, meta, NULL, ZMQ_DONTWAIT);
+}
+
+void
 tap_free(struct tap *t)
 {
 	if (!t)

@@ -27,6 +27,8 @@ void zsock_close(void *sock);
 struct tap;
 struct tap *tap_new(void *ctx, const char *endpoint, GError **err);
 void tap_publish(struct tap *t, const char *type, json_t *meta);
+/* tap_publish_text - tap_publish with the meta as JSON text (wire_send_text) */
+void tap_publish_text(struct tap *t, const char *type, const char *meta);
 void tap_free(struct tap *t);
 
 /* Signals: SIGTERM and SIGINT ask to stop, SIGHUP to re-read the

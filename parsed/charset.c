@@ -203,7 +203,9 @@ converter(const char *charset)
 
 /* convert - data from charset to UTF-8; strict: NULL on any bad byte;
  * lossy: U+FFFD for every byte iconv refuses.  NULL too when iconv does
- * not know the charset. */
+ * not know the charset.  What iconv writes is checked: glibc's makes 5-
+ * and 6-byte sequences of UCS-4 beyond U+10FFFF, which are not UTF-8
+ * (each of their bytes becomes U+FFFD, strict or not: iconv took them). */
 static char *
 convert(const char *data, gsize len, const char *charset, gboolean strict, gsize *out_len)
 {
@@ -245,6 +247,13 @@ convert(const char *data, gsize len, const char *charset, gboolean strict, gsize
 
 		g_iconv(cd, NULL, NULL, &o, &oleft);
 		g_string_append_len(out, buf, (gssize)(o - buf));
+	}
+	if (!utf8_valid(out->str, out->len)) {
+		char *v = g_utf8_make_valid(out->str, (gssize)out->len);
+
+		g_string_free(out, TRUE);
+		*out_len = strlen(v);
+		return v;
 	}
 	*out_len = out->len;
 	return g_string_free(out, FALSE);
@@ -483,7 +492,9 @@ utf16_order(const char *cs, const char *data, gsize len)
 }
 
 /* charset_to_utf8 - data, declared as label (may be NULL), as UTF-8; guess
- * is set to a line for the warnings when the result is a guess */
+ * is set to a line for the warnings when the result is a guess.  The
+ * result is always valid UTF-8 (every path either checked it with GLib or
+ * made it valid), but it may hold NULs. */
 char *
 charset_to_utf8(const char *data, gsize len, const char *label, gsize *out_len, char **guess)
 {

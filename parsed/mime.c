@@ -677,11 +677,13 @@ body_text(struct walk *w, GMimeObject *body, enum body_source source)
 		record_warn(r, "text body cut after its first %d MB (the message's raw bytes hold it all)",
 		    BODY_MAX / (1024 * 1024));
 	}
+	/* valid UTF-8 (charset.c), but for NULs */
 	utf8 = charset_to_utf8(data ? data : "", len, label, &ulen, &guess);
 	if (guess)
 		record_warn(r, "text body: %s", guess);
 	if (memchr(utf8, '\0', ulen)) {
-		/* JSON on the wire cannot carry NUL, and no agent wants one */
+		/* parsed.1's text body frame holds no NUL (docs/wire.md: a
+		 * TEXT column would cut there), and no agent wants one */
 		GString *s = g_string_sized_new(ulen + 16);
 
 		for (gsize i = 0; i < ulen; i++) {
@@ -700,6 +702,14 @@ body_text(struct walk *w, GMimeObject *body, enum body_source source)
 	if (source == BODY_HTML) {
 		char *text = html_to_text(utf8, ulen);
 
+		/* libxml2 writes UTF-8 from UTF-8; the record's text must be
+		 * that (parsed.h), so it is not taken on trust */
+		if (!g_utf8_validate(text, -1, NULL)) {
+			char *v = g_utf8_make_valid(text, -1);
+
+			g_free(text);
+			text = v;
+		}
 		r->text_body = body_normalize_in_place(text, strlen(text), &r->text_body_len);
 	} else {
 		r->text_body = body_normalize_in_place(g_steal_pointer(&utf8), ulen, &r->text_body_len);

@@ -61,8 +61,8 @@ struct record {
 	char *message_id;	/* ids without <> */
 	char *in_reply_to;
 	GPtrArray *references;	/* of char * */
-	char *text_body;	/* UTF-8, normalized; never NULL */
-	gsize text_body_len;	/* it may hold a NUL */
+	char *text_body;	/* valid UTF-8 without NUL, normalized; never NULL */
+	gsize text_body_len;
 	enum body_source text_body_source;
 	gboolean has_html;
 	GPtrArray *attachments;	/* of struct attachment */
@@ -84,6 +84,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(record, record_free)
 void record_warn(struct record *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void address_free(gpointer p);
 json_t *record_to_json(const struct record *r);
+GBytes *record_body(struct record *r);
 char *body_normalize(const char *text, gsize len, gsize *out_len);
 char *body_normalize_in_place(char *text, gsize len, gsize *out_len);
 
@@ -122,8 +123,9 @@ struct config;
 guint64 parsed_limit(const struct config *cfg, const char *account);
 
 /* parsed_process - raw.1 in, parsed.1's meta and payload out (FALSE with
- * err set when the envelope itself is unusable: no key, no payload); a
- * message over limit bytes is read for its headers only */
+ * err set when the envelope itself is unusable: no key, no payload); the
+ * payload: the raw message, the text body, the attachments.  A message
+ * over limit bytes is read for its headers only. */
 gboolean parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta,
     GPtrArray **parts, GError **err);
 

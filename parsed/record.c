@@ -122,26 +122,34 @@ record_warn(struct record *r, const char *fmt, ...)
 /* body_normalize_in_place - text (len bytes, taken) as the agent sees it
  * and the corpus compares it: no leading U+FEFF, LF line ends, no blanks
  * at line ends, no empty lines at the end.  The text only shrinks, so it
- * is rewritten where it is; NUL-terminated, *out_len its length. */
+ * is rewritten where it is; NUL-terminated, *out_len its length.  Line
+ * ends are found with memchr (a line end is LF, CR or CRLF): the next LF
+ * is looked for once and kept, so that a text of lone CRs stays linear. */
 char *
 body_normalize_in_place(char *text, gsize len, gsize *out_len)
 {
 	const char *p = text, *end = text + len;
+	const char *nl;		/* the next LF at or after p, or end: none */
 	char *o = text;
 
 	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
 		p += 3;
+	if ((nl = memchr(p, '\n', (gsize)(end - p))) == NULL)
+		nl = end;
 	while (p < end) {
-		const char *eol = p;
+		const char *eol, *cr;
 		gsize keep;
 
-		while (eol < end && *eol != '\n' && *eol != '\r')
-			eol++;
+		if (nl < p && (nl = memchr(p, '\n', (gsize)(end - p))) == NULL)
+			nl = end;
+		cr = memchr(p, '\r', (gsize)(nl - p));
+		eol = cr ? cr : nl;
 		keep = (gsize)(eol - p);
 		while (keep > 0 && (p[keep - 1] == ' ' || p[keep - 1] == '\t' || p[keep - 1] == '\f' ||
 		    p[keep - 1] == '\v'))
 			keep--;
-		memmove(o, p, keep);
+		if (o != p)
+			memmove(o, p, keep);
 		o += keep;
 		if (eol == end)
 			break;
@@ -197,16 +205,15 @@ addresses_json(const GPtrArray *list)
 	return a;
 }
 
-/* record_to_json - the record in the corpus schema's field order, with
- * reply_to, attachments' name, content_id and inline, bounce,
- * bounce_recipients and warnings added */
-json_t *
-record_to_json(const struct record *r)
+/* fields - the record in the corpus schema's field order, with reply_to,
+ * attachments' name, content_id and inline, bounce, bounce_recipients and
+ * warnings added; text_body only when with_body */
+static json_t *
+fields(const struct record *r, gboolean with_body)
 {
 	json_t *o = json_object();
 	json_t *refs = json_array(), *atts = json_array(), *warns = json_array();
 	json_t *bounced = json_array();
-	json_t *body;
 	static const char *const sources[] = { NULL, "plain", "html" };
 
 	for (guint i = 0; i < r->references->len; i++)
@@ -231,15 +238,6 @@ record_to_json(const struct record *r)
 	}
 	for (guint i = 0; i < r->warnings->len; i++)
 		json_array_append_new(warns, str_or_null(r->warnings->pdata[i]));
-	/* GLib checks UTF-8 four times faster than jansson does: the body,
-	 * the one long string, is checked here and handed over as is */
-	if (g_utf8_validate_len(r->text_body, r->text_body_len, NULL)) {	/* NUL is invalid */
-		body = json_stringn_nocheck(r->text_body, r->text_body_len);
-	} else {
-		g_autofree char *v = g_utf8_make_valid(r->text_body, (gssize)r->text_body_len);
-
-		body = json_string(v);
-	}
 
 	json_object_set_new(o, "subject", str_or_null(r->subject));
 	json_object_set_new(o, "from_name", str_or_null(r->from_name));
@@ -252,7 +250,10 @@ record_to_json(const struct record *r)
 	json_object_set_new(o, "message_id", str_or_null(r->message_id));
 	json_object_set_new(o, "in_reply_to", str_or_null(r->in_reply_to));
 	json_object_set_new(o, "references", refs);
-	json_object_set_new(o, "text_body", body);
+	/* valid UTF-8 without NUL (parsed.h): jansson need not check it */
+	if (with_body)
+		json_object_set_new(o, "text_body", json_stringn_nocheck(r->text_body,
+		    r->text_body_len));
 	json_object_set_new(o, "text_body_source", str_or_null(sources[r->text_body_source]));
 	json_object_set_new(o, "has_html", json_boolean(r->has_html));
 	json_object_set_new(o, "attachments", atts);
@@ -260,6 +261,27 @@ record_to_json(const struct record *r)
 	json_object_set_new(o, "bounce_recipients", bounced);
 	json_object_set_new(o, "warnings", warns);
 	return o;
+}
+
+/* record_to_json - the whole record as JSON (parsed --dump, the corpus) */
+json_t *
+record_to_json(const struct record *r)
+{
+	return fields(r, TRUE);
+}
+
+/* record_body - r's text body as parsed.1's frame 1 (valid UTF-8 without
+ * NUL, parsed.h): the record's bytes are taken, not copied, which leaves
+ * r->text_body empty */
+GBytes *
+record_body(struct record *r)
+{
+	gsize len = r->text_body_len;
+	char *body = g_steal_pointer(&r->text_body);
+
+	r->text_body = g_strdup("");
+	r->text_body_len = 0;
+	return g_bytes_new_take(body, len);
 }
 
 /* parsed_limit - the max_message_size of account (the default one when
@@ -272,9 +294,10 @@ parsed_limit(const struct config *cfg, const char *account)
 	return a ? (guint64)a->max_message_size : PARSED_MAX_MESSAGE_SIZE;
 }
 
-/* parsed_process - raw.1 to parsed.1: the raw key fields and the record as
- * meta; frame 0 the raw bytes (the same GBytes), frame 1+i attachment i.
- * A message over limit bytes is read for its headers only. */
+/* parsed_process - raw.1 to parsed.1: the raw key fields and the record,
+ * but for its text body, as meta; frame 0 the raw bytes (the same
+ * GBytes), frame 1 the text body (UTF-8, never JSON-escaped), frame 2+i
+ * attachment i.  A message over limit bytes is read for its headers only. */
 gboolean
 parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta, GPtrArray **parts,
     GError **err)
@@ -315,10 +338,11 @@ parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta, GPtrArra
 	}
 	json_object_set_new(m, "size", json_is_integer(size) ? json_incref(size) :
 	    json_integer((json_int_t)g_bytes_get_size(raw)));
-	json_object_update_new(m, record_to_json(r));
+	json_object_update_new(m, fields(r, FALSE));
 
-	p = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	p = g_ptr_array_new_full(2 + r->attachments->len, (GDestroyNotify)g_bytes_unref);
 	g_ptr_array_add(p, g_bytes_ref(raw));
+	g_ptr_array_add(p, record_body(r));
 	for (guint i = 0; i < r->attachments->len; i++) {
 		struct attachment *a = r->attachments->pdata[i];
 

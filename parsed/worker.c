@@ -13,17 +13,17 @@
 #define POLL_MS		1000
 #define STOP_GRACE_S	10	/* after SIGTERM, how long routed may refuse a record */
 
-/* forward - send one record to routed, waiting while routed is slow; after
- * SIGTERM it waits STOP_GRACE_S more at most */
+/* forward - send one record (meta as JSON text) to routed, waiting while
+ * routed is slow; after SIGTERM it waits STOP_GRACE_S more at most */
 static gboolean
-forward(void *push, json_t *meta, GPtrArray *parts, const char *key)
+forward(void *push, const char *meta, GPtrArray *parts, const char *key)
 {
 	gint64 stop_at = 0;
 
 	for (;;) {
 		zmq_pollitem_t it = { push, 0, ZMQ_POLLOUT, 0 };
 
-		if (wire_send(push, NULL, WIRE_PARSED, meta, parts, ZMQ_DONTWAIT) == 0)
+		if (wire_send_text(push, NULL, WIRE_PARSED, meta, parts, ZMQ_DONTWAIT) == 0)
 			return TRUE;
 		if (errno != EAGAIN && errno != EINTR) {
 			log_error("unable to send to routed: key=%s: %s", key, zmq_strerror(errno));
@@ -43,7 +43,7 @@ forward(void *push, json_t *meta, GPtrArray *parts, const char *key)
 }
 
 /* parsed_handle - take one message from pull (without waiting), send its
- * record on push and its metadata, without text_body, on tap; cfg gives
+ * record on push and its metadata (which holds no text body) on tap; cfg gives
  * each account's max_message_size (may be NULL: the default).  Returns
  * FALSE when there was nothing to take. */
 gboolean
@@ -52,6 +52,7 @@ parsed_handle(void *pull, void *push, struct tap *tap, const struct config *cfg)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(wire_msg) m = NULL;
 	g_autoptr(GPtrArray) parts = NULL;
+	g_autofree char *text = NULL;
 	json_t *meta = NULL, *warns;
 	const char *key;
 	guint64 limit;
@@ -83,10 +84,12 @@ parsed_handle(void *pull, void *push, struct tap *tap, const struct config *cfg)
 	else
 		log_debug("parsed: key=%s attachments=%zu", key,
 		    json_array_size(json_object_get(meta, "attachments")));
-	if (forward(push, meta, parts, key)) {
-		json_object_del(meta, "text_body");
-		tap_publish(tap, WIRE_PARSED, meta);
-	}
+	/* the same meta to routed and to the tap (the body is a frame, never
+	 * on the tap): made into JSON once */
+	text = json_dumps(meta, JSON_COMPACT);
+	g_assert(text != NULL);
+	if (forward(push, text, parts, key))
+		tap_publish_text(tap, WIRE_PARSED, text);
 	json_decref(meta);
 	return TRUE;
 }

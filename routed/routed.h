@@ -113,8 +113,10 @@ void conv_clear(struct conv *c);
 int store_conv_get(struct store *st, gint64 id, struct conv *c, GError **err);
 
 /* store_message_add - insert one record as a message row of conversation,
- * with its raw bytes (parts[0]) and attachments (parts[1 + i]); the record
- * must have passed record_check.  The message's id, or -1 with err set. */
+ * with its raw bytes (parts[0]) and attachments (parts[1 + i]): a reply's
+ * payload as it comes, a parsed.1 record's without its text body frame
+ * (thread_store moves that into rec).  The record must have passed
+ * record_check.  The message's id, or -1 with err set. */
 gint64 store_message_add(struct store *st, json_t *rec, const char *key, const char *account,
     const char *direction, gint64 conversation, gint64 contact, const char *agent,
     GPtrArray *parts, GError **err);
@@ -164,16 +166,18 @@ struct thread_result {
 };
 void thread_result_clear(struct thread_result *r);
 
-/* record_check - is rec (parsed.1 meta) with its payload frames something
- * routed can store?  FALSE with err (ROUTED_ERROR_BAD_REQUEST) if not. */
+/* record_check - is rec (parsed.1 meta) with its payload frames (the raw
+ * message, the text body, one per attachment) something routed can store?
+ * FALSE with err (ROUTED_ERROR_BAD_REQUEST) if not. */
 gboolean record_check(json_t *rec, GPtrArray *parts, GError **err);
 
 /* thread_store - store one parsed.1 record inside the caller's transaction:
  * nothing when its key is already stored (res->duplicate), otherwise the
  * message, its contact, and its place in a conversation: the one holding a
  * message it answers (In-Reply-To, References), reopened if closed, or a
- * new one in the account's group.  FALSE with err: ROUTED_ERROR for a record
- * to drop, STORE_ERROR for a database failure. */
+ * new one in the account's group; rec's "text_body" is set from frame 1 on
+ * the way.  FALSE with err: ROUTED_ERROR for a record to drop, STORE_ERROR
+ * for a database failure. */
 gboolean thread_store(struct store *st, const struct config *cfg, json_t *rec, GPtrArray *parts,
     GPtrArray *events, struct thread_result *res, GError **err);
 

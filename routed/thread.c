@@ -61,13 +61,47 @@ record_check(json_t *rec, GPtrArray *parts, GError **err)
 		    "key=%s: no payload frame with the raw message", key);
 		return FALSE;
 	}
-	if (parts->len != 1 + n) {
+	if (parts->len < 2) {
 		g_set_error(err, ROUTED_ERROR, ROUTED_ERROR_BAD_REQUEST,
-		    "key=%s: %zu attachments but %u payload frames after the raw message", key, n,
-		    parts->len - 1);
+		    "key=%s: no payload frame with the text body", key);
 		return FALSE;
 	}
+	if (parts->len != 2 + n) {
+		g_set_error(err, ROUTED_ERROR, ROUTED_ERROR_BAD_REQUEST,
+		    "key=%s: %zu attachments but %u payload frames after the text body", key, n,
+		    parts->len - 2);
+		return FALSE;
+	}
+	{
+		gsize len;
+		const char *body = g_bytes_get_data(parts->pdata[1], &len);
+
+		/* g_utf8_validate_len refuses a NUL, which a TEXT column would cut at */
+		if (len > 0 && !g_utf8_validate_len(body, len, NULL)) {
+			g_set_error(err, ROUTED_ERROR, ROUTED_ERROR_BAD_REQUEST,
+			    "key=%s: the text body is not UTF-8 without NUL", key);
+			return FALSE;
+		}
+	}
 	return TRUE;
+}
+
+/* stored_form - what store_message_add takes, from a parsed.1 record that
+ * passed record_check: the text body (frame 1) as rec's "text_body", and
+ * the payload without it: the raw message, then the attachments */
+static GPtrArray *
+stored_form(json_t *rec, GPtrArray *parts)
+{
+	GPtrArray *stored = g_ptr_array_new_full(parts->len - 1, (GDestroyNotify)g_bytes_unref);
+	gsize len;
+	const char *body = g_bytes_get_data(parts->pdata[1], &len);
+
+	/* checked by record_check: jansson need not check it again */
+	json_object_set_new(rec, "text_body", json_stringn_nocheck(body ? body : "", len));
+	g_ptr_array_add(stored, g_bytes_ref(parts->pdata[0]));
+	for (guint i = 2; i < parts->len; i++)
+		g_ptr_array_add(stored, g_bytes_ref(parts->pdata[i]));
+	return stored;
 }
 
 gint64
@@ -196,6 +230,7 @@ thread_store(struct store *st, const struct config *cfg, json_t *rec, GPtrArray 
 	const struct config_account *acc;
 	gint64 contact, conversation = 0;
 	g_autofree char *conv_subject = NULL;
+	g_autoptr(GPtrArray) stored = NULL;
 	int rc;
 
 	if (!record_check(rec, parts, err))
@@ -232,8 +267,9 @@ thread_store(struct store *st, const struct config *cfg, json_t *rec, GPtrArray 
 			if (conversation < 0)
 				return FALSE;
 		}
+		stored = stored_form(rec, parts);
 		res->message = store_message_add(st, rec, key, account, "in", conversation, contact,
-		    NULL, parts, err);
+		    NULL, stored, err);
 		if (res->message < 0)
 			return FALSE;
 	}

@@ -36,6 +36,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	raw = g_bytes_new_static(data, size);
 	r = mime_parse(raw);
 	g_assert(r && r->text_body);
+	/* the text body goes on the wire as it is (parsed.1's frame 1) */
+	g_assert(r->text_body_len == 0 ||
+	    g_utf8_validate_len(r->text_body, r->text_body_len, NULL));
 	j = record_to_json(r);
 	g_assert(j);
 	s = json_dumps(j, JSON_COMPACT);

@@ -177,6 +177,80 @@ START_TEST(test_tap_never_blocks)
 }
 END_TEST
 
+/* recv_frames - every frame of the next message, as GBytes */
+static GPtrArray *
+recv_frames(void *sock)
+{
+	GPtrArray *frames = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	int more;
+
+	do {
+		zmq_msg_t f;
+
+		zmq_msg_init(&f);
+		ck_assert_int_ge(zmq_msg_recv(&f, sock, 0), 0);
+		g_ptr_array_add(frames, g_bytes_new(zmq_msg_data(&f), zmq_msg_size(&f)));
+		more = zmq_msg_more(&f);
+		zmq_msg_close(&f);
+	} while (more);
+	return frames;
+}
+
+/* The meta frame is compact JSON in UTF-8 (docs/wire.md), and a meta sent
+ * as text (wire_send_text, tap_publish_text) makes the very same frames as
+ * the same meta sent as a json_t. */
+START_TEST(test_text)
+{
+	void *pull = bind_ok(ZMQ_PULL, "inproc://text");
+	void *push = connect_ok(ZMQ_PUSH, "inproc://text", NULL);
+	g_autoptr(GError) err = NULL;
+	struct tap *t = tap_new(ctx, "inproc://tap-text", &err);
+	void *watch = connect_ok(ZMQ_SUB, "inproc://tap-text", "");
+	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_autoptr(GPtrArray) a = NULL, b = NULL;
+	g_autoptr(wire_msg) m = NULL, tapped = NULL;
+	json_t *meta = json_pack("{s:s, s:s}", "key", "support/1/1", "subject", "Où ?");
+	g_autofree char *text = json_dumps(meta, JSON_COMPACT);
+	static const char want[] = "{\"key\":\"support/1/1\",\"subject\":\"Où ?\"}";
+
+	g_ptr_array_add(parts, g_bytes_new_static("raw", 3));
+	g_ptr_array_add(parts, g_bytes_new_static("body", 4));
+	ck_assert_int_eq(wire_send(push, NULL, WIRE_PARSED, meta, parts, 0), 0);
+	ck_assert_int_eq(wire_send_text(push, NULL, WIRE_PARSED, text, parts, 0), 0);
+	a = recv_frames(pull);
+	b = recv_frames(pull);
+	ck_assert_uint_eq(a->len, 4);
+	ck_assert_uint_eq(b->len, 4);
+	for (guint i = 0; i < a->len; i++)
+		ck_assert(g_bytes_equal(a->pdata[i], b->pdata[i]));
+	ck_assert_uint_eq(g_bytes_get_size(a->pdata[1]), sizeof want - 1);
+	ck_assert_mem_eq(g_bytes_get_data(a->pdata[1], NULL), want, sizeof want - 1);
+
+	/* the tap: a SUB connected over inproc:// is subscribed once a
+	 * message gets through; the meta arrives, the payload never */
+	ck_assert_int_eq(wire_send_text(push, NULL, WIRE_PARSED, text, NULL, 0), 0);
+	m = wire_recv(pull, FALSE, FALSE, 0, NULL);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->parts->len, 0);
+	for (int i = 0; i < 100 && !tapped; i++) {
+		zmq_pollitem_t it = { watch, 0, ZMQ_POLLIN, 0 };
+
+		tap_publish_text(t, WIRE_PARSED, text);
+		if (zmq_poll(&it, 1, 10) == 1)
+			tapped = wire_recv(watch, FALSE, FALSE, 0, NULL);
+	}
+	ck_assert_ptr_nonnull(tapped);
+	ck_assert_str_eq(tapped->type, WIRE_PARSED);
+	ck_assert_str_eq(wire_meta_str(tapped, "subject"), "Où ?");
+	ck_assert_uint_eq(tapped->parts->len, 0);
+	json_decref(meta);
+	zsock_close(watch);
+	tap_free(t);
+	zsock_close(push);
+	zsock_close(pull);
+}
+END_TEST
+
 START_TEST(test_key)
 {
 	g_autofree char *k = wire_key("support", 4294967295u, 1);
@@ -197,6 +271,7 @@ main(void)
 	tcase_add_test(tc, test_router);
 	tcase_add_loop_test(tc, test_malformed, 0, UNIT_N(malformed));
 	tcase_add_test(tc, test_tap_never_blocks);
+	tcase_add_test(tc, test_text);
 	tcase_add_test(tc, test_key);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

@@ -408,6 +408,27 @@ START_TEST(test_labels)
 }
 END_TEST
 
+/* UCS-4 beyond U+10FFFF: glibc's iconv takes it and writes a 5-byte
+ * sequence, which is not UTF-8; the body (which goes on the wire as it is)
+ * gets U+FFFD instead */
+START_TEST(test_beyond_unicode)
+{
+	static const char ucs4[] = "\x00\x20\x00\x00" "\x00\x00\x00\x41";	/* U+200000 A */
+	g_autofree char *b64 = g_base64_encode((const guchar *)ucs4, sizeof ucs4 - 1);
+	g_autofree char *msg = g_strdup_printf("From: a@example.com\nDate: Tue, 14 Nov 2023 10:00:00 +0100\n"
+	    "Content-Type: text/plain; charset=ucs-4\nContent-Transfer-Encoding: base64\n\n%s\n", b64);
+	g_autoptr(record) r = parse(msg);
+	g_autofree char *guess = NULL, *s = NULL;
+	gsize len;
+
+	ck_assert(g_utf8_validate_len(r->text_body, r->text_body_len, NULL));
+	ck_assert_msg(g_str_has_suffix(r->text_body, "A"), "got [%s]", r->text_body);
+	ck_assert_ptr_nonnull(strstr(r->text_body, "\xEF\xBF\xBD"));
+	s = charset_to_utf8(ucs4, sizeof ucs4 - 1, "UCS-4", &len, &guess);
+	ck_assert(g_utf8_validate_len(s, len, NULL));
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -420,6 +441,7 @@ suite(void)
 	tcase_add_loop_test(tc, test_words, 0, UNIT_N(words));
 	tcase_add_loop_test(tc, test_filenames, 0, UNIT_N(filenames));
 	tcase_add_test(tc, test_labels);
+	tcase_add_test(tc, test_beyond_unicode);
 	suite_add_tcase(s, tc);
 	return s;
 }

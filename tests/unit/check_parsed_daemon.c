@@ -177,9 +177,24 @@ at_routed(void)
 	return m;
 }
 
+/* body - a parsed.1's text body (frame 1), checked to be UTF-8 without
+ * NUL, as routed checks it; free it */
+static char *
+body(const struct wire_msg *m)
+{
+	gsize len;
+	const char *data;
+
+	ck_assert_uint_ge(m->parts->len, 2);
+	data = g_bytes_get_data(m->parts->pdata[1], &len);
+	ck_assert(len == 0 || g_utf8_validate_len(data, len, NULL));
+	return g_strndup(data ? data : "", len);
+}
+
 START_TEST(test_record)
 {
 	g_autoptr(wire_msg) m = NULL;
+	g_autofree char *text = NULL;
 	json_t *att;
 	gsize len;
 	const char *data;
@@ -199,7 +214,8 @@ START_TEST(test_record)
 	ck_assert_str_eq(wire_meta_str(m, "from_addr"), "zoe@example.net");
 	ck_assert_str_eq(wire_meta_str(m, "date_iso_utc"), "2023-11-14T09:00:00Z");
 	ck_assert_str_eq(wire_meta_str(m, "message_id"), "abc@example.net");
-	ck_assert_str_eq(wire_meta_str(m, "text_body"), "Bonjour, où est ma commande ?");
+	/* the text body is a frame of its own, not in the meta */
+	ck_assert_ptr_null(json_object_get(m->meta, "text_body"));
 	ck_assert_str_eq(wire_meta_str(m, "text_body_source"), "plain");
 	ck_assert(json_is_array(json_object_get(m->meta, "warnings")));
 	ck_assert_int_eq(json_array_size(json_object_get(m->meta, "warnings")), 0);
@@ -208,12 +224,15 @@ START_TEST(test_record)
 	ck_assert_str_eq(json_string_value(json_object_get(att, "filename")), "invoice.pdf");
 	ck_assert_int_eq(json_integer_value(json_object_get(att, "size")), 9);
 
-	/* frame 0 the raw message as sent, frame 1 the decoded attachment */
-	ck_assert_uint_eq(m->parts->len, 2);
+	/* frame 0 the raw message as sent, frame 1 the text body (UTF-8),
+	 * frame 2 the decoded attachment */
+	ck_assert_uint_eq(m->parts->len, 3);
 	data = g_bytes_get_data(m->parts->pdata[0], &len);
 	ck_assert_uint_eq(len, sizeof message - 1);
 	ck_assert(memcmp(data, message, len) == 0);
-	data = g_bytes_get_data(m->parts->pdata[1], &len);
+	text = body(m);
+	ck_assert_str_eq(text, "Bonjour, où est ma commande ?");
+	data = g_bytes_get_data(m->parts->pdata[2], &len);
 	ck_assert_uint_eq(len, 9);
 	ck_assert(memcmp(data, "%PDF-1.4\n", 9) == 0);
 }
@@ -235,7 +254,9 @@ START_TEST(test_tap)
 	ck_assert_str_eq(wire_meta_str(t, "subject"), "Où est ma commande ?");
 	ck_assert_ptr_null(json_object_get(t->meta, "text_body"));
 	ck_assert_uint_eq(t->parts->len, 0);
-	ck_assert_ptr_nonnull(json_object_get(m->meta, "text_body"));
+	/* routed got the body, the tap did not */
+	ck_assert_uint_eq(m->parts->len, 3);
+	ck_assert_uint_gt(g_bytes_get_size(m->parts->pdata[1]), 0);
 }
 END_TEST
 
@@ -265,16 +286,18 @@ START_TEST(test_garbage_forwarded)
 {
 	static const char junk[] = "\x00\x01\x02\xff\xfe garbage \x80\n\n\n--";
 	g_autoptr(wire_msg) m = NULL;
+	g_autofree char *text = NULL;
 
 	send_raw(WIRE_RAW, "support/1/4", junk, sizeof junk - 1, TRUE);
 	step();
 	m = at_routed();
 	ck_assert_str_eq(m->type, WIRE_PARSED);
 	ck_assert_str_eq(wire_meta_str(m, "key"), "support/1/4");
-	ck_assert_ptr_nonnull(wire_meta_str(m, "text_body"));
 	ck_assert_int_gt(json_array_size(json_object_get(m->meta, "warnings")), 0);
-	ck_assert_uint_eq(m->parts->len, 1);
+	/* the raw bytes and a text body, UTF-8 whatever came in */
+	ck_assert_uint_eq(m->parts->len, 2);
 	ck_assert_uint_eq(g_bytes_get_size(m->parts->pdata[0]), sizeof junk - 1);
+	text = body(m);
 }
 END_TEST
 
@@ -330,7 +353,7 @@ START_TEST(test_too_large)
 {
 	g_autoptr(GByteArray) b = big(1572864);	/* 1.5 MB, over the 1 MB limit */
 	g_autoptr(wire_msg) m = NULL;
-	const char *body;
+	g_autofree char *text = NULL;
 	json_t *warns;
 	gsize len;
 	const char *data;
@@ -344,15 +367,15 @@ START_TEST(test_too_large)
 	ck_assert_str_eq(wire_meta_str(m, "from_addr"), "zoe@example.net");
 	ck_assert_str_eq(wire_meta_str(m, "message_id"), "big@example.net");
 	ck_assert_str_eq(wire_meta_str(m, "date_iso_utc"), "2023-11-14T09:00:00Z");
-	body = wire_meta_str(m, "text_body");
-	ck_assert_str_eq(body, "[postroom: this message is 1.5 MB, over this account's "
+	text = body(m);
+	ck_assert_str_eq(text, "[postroom: this message is 1.5 MB, over this account's "
 	    "max_message_size of 1 MB; its raw bytes are kept]");
 	warns = json_object_get(m->meta, "warnings");
 	ck_assert_int_eq(json_array_size(warns), 1);
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(warns, 0)),
 	    "over max_message_size"));
 	ck_assert_int_eq(json_array_size(json_object_get(m->meta, "attachments")), 0);
-	ck_assert_uint_eq(m->parts->len, 1);
+	ck_assert_uint_eq(m->parts->len, 2);
 	data = g_bytes_get_data(m->parts->pdata[0], &len);
 	ck_assert_uint_eq(len, b->len);
 	ck_assert(memcmp(data, b->data, len) == 0);
@@ -366,23 +389,26 @@ START_TEST(test_under_limit)
 	g_autoptr(GByteArray) small = big(900 * 1024);
 	g_autoptr(GByteArray) b = big(1572864);
 	g_autoptr(wire_msg) m = NULL, n = NULL;
+	g_autofree char *text = NULL, *text2 = NULL;
 	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	json_t *meta = json_pack("{s:s, s:s}", "key", "other/1/1", "account", "other");
 
 	send_raw(WIRE_RAW, "support/1/7", (const char *)small->data, small->len, TRUE);
 	step();
 	m = at_routed();
-	ck_assert_str_eq(wire_meta_str(m, "text_body"), "The scans.");
+	text = body(m);
+	ck_assert_str_eq(text, "The scans.");
 	ck_assert_int_eq(json_array_size(json_object_get(m->meta, "attachments")), 1);
-	ck_assert_uint_eq(m->parts->len, 2);
+	ck_assert_uint_eq(m->parts->len, 3);
 
 	g_ptr_array_add(parts, g_bytes_new(b->data, b->len));
 	ck_assert_int_eq(wire_send(p.fetchd, NULL, WIRE_RAW, meta, parts, 0), 0);
 	json_decref(meta);
 	step();
 	n = at_routed();
-	ck_assert_str_eq(wire_meta_str(n, "text_body"), "The scans.");
-	ck_assert_uint_eq(n->parts->len, 2);
+	text2 = body(n);
+	ck_assert_str_eq(text2, "The scans.");
+	ck_assert_uint_eq(n->parts->len, 3);
 	ck_assert_uint_eq(parsed_limit(p.cfg, "other"), 52428800);
 	ck_assert_uint_eq(parsed_limit(NULL, "support"), 52428800);
 	ck_assert_uint_eq(parsed_limit(p.cfg, "support"), 1048576);

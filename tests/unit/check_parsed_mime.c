@@ -407,6 +407,9 @@ START_TEST(test_body_normalize)
 		{ "", "" },
 		{ "\n\n", "" },
 		{ "  lead kept\n", "  lead kept" },
+		{ "x  \r\n \t\r\ny\r\r\nz", "x\n\ny\n\nz" },
+		{ "a\rb \rc", "a\nb\nc" },
+		{ "one\n\rtwo\r\n\r\n", "one\n\ntwo" },
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {

@@ -149,7 +149,10 @@ fixture_free(struct fixture *f)
 	g_free(f);
 }
 
-/* rec - a parsed.1 record; refs (taken) may be NULL */
+#define FIXTURE_BODY "Bonjour,\nwhere is my order?"	/* every record's text body */
+
+/* rec - a parsed.1 record's meta (its text body is a frame: record_parts);
+ * refs (taken) may be NULL */
 static inline json_t *
 rec(const char *key, const char *account, const char *message_id, const char *in_reply_to,
     json_t *refs, const char *from_addr, const char *subject)
@@ -167,7 +170,6 @@ rec(const char *key, const char *account, const char *message_id, const char *in
 	json_object_set_new(r, "reply_to", json_array());
 	json_object_set_new(r, "date", json_string("Tue, 14 Nov 2023 10:00:00 +0100"));
 	json_object_set_new(r, "date_iso_utc", json_string("2023-11-14T09:00:00Z"));
-	json_object_set_new(r, "text_body", json_string("Bonjour,\nwhere is my order?"));
 	json_object_set_new(r, "text_body_source", json_string("plain"));
 	json_object_set_new(r, "has_html", json_false());
 	json_object_set_new(r, "attachments", json_array());
@@ -175,7 +177,8 @@ rec(const char *key, const char *account, const char *message_id, const char *in
 	return r;
 }
 
-/* raw_parts - the payload: the raw message, then one frame per attachment */
+/* raw_parts - a reply's payload (req.1): the raw message, then one frame
+ * per attachment */
 static inline GPtrArray *
 raw_parts(const char *raw, ...)
 {
@@ -191,12 +194,30 @@ raw_parts(const char *raw, ...)
 	return parts;
 }
 
+/* record_parts - parsed.1's payload: the raw message, the text body, then
+ * one frame per attachment */
+static inline GPtrArray *
+record_parts(const char *raw, const char *body, ...)
+{
+	GPtrArray *parts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	va_list ap;
+	const char *a;
+
+	g_ptr_array_add(parts, g_bytes_new(raw, strlen(raw)));
+	g_ptr_array_add(parts, g_bytes_new(body, strlen(body)));
+	va_start(ap, body);
+	while ((a = va_arg(ap, const char *)) != NULL)
+		g_ptr_array_add(parts, g_bytes_new(a, strlen(a)));
+	va_end(ap);
+	return parts;
+}
+
 /* deliver - store a record (taken) as routed does: its transaction, then
  * assignment in another; the result, the clock a second later */
 static inline struct thread_result
 deliver(struct fixture *f, json_t *r)
 {
-	g_autoptr(GPtrArray) parts = raw_parts("From: x\r\n\r\nhello\r\n", NULL);
+	g_autoptr(GPtrArray) parts = record_parts("From: x\r\n\r\nhello\r\n", FIXTURE_BODY, NULL);
 	g_autoptr(GError) err = NULL;
 	struct thread_result res = { 0 };
 

@@ -41,7 +41,7 @@ END_TEST
 START_TEST(test_dedup)
 {
 	struct fixture *f = fixture_new();
-	g_autoptr(GPtrArray) parts = raw_parts("RAW MESSAGE", "%PDF-1.4 ...", NULL);
+	g_autoptr(GPtrArray) parts = record_parts("RAW MESSAGE", FIXTURE_BODY, "%PDF-1.4 ...", NULL);
 	g_autoptr(GError) err = NULL;
 	struct thread_result first = { 0 }, again = { 0 };
 	json_t *r = rec("support/1700000000/42", "support", "abc@example.net", NULL, NULL,
@@ -231,22 +231,30 @@ END_TEST
 static const struct {
 	const char *name;
 	const char *meta;
-	int frames;		/* payload frames */
+	int frames;		/* payload frames: the raw message, the text body, ... */
+	const char *body;	/* frame 1 when there is one; NULL: "x" */
+	gsize body_len;
 } bad_records[] = {
-	{ "no key", "{\"account\":\"support\"}", 1 },
-	{ "empty key", "{\"key\":\"\",\"account\":\"support\"}", 1 },
-	{ "key not a string", "{\"key\":42,\"account\":\"support\"}", 1 },
-	{ "no account", "{\"key\":\"support/1/1\"}", 1 },
-	{ "unknown account", "{\"key\":\"nobody/1/1\",\"account\":\"nobody\"}", 1 },
-	{ "no raw frame", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 0 },
+	{ "no key", "{\"account\":\"support\"}", 2, NULL, 0 },
+	{ "empty key", "{\"key\":\"\",\"account\":\"support\"}", 2, NULL, 0 },
+	{ "key not a string", "{\"key\":42,\"account\":\"support\"}", 2, NULL, 0 },
+	{ "no account", "{\"key\":\"support/1/1\"}", 2, NULL, 0 },
+	{ "unknown account", "{\"key\":\"nobody/1/1\",\"account\":\"nobody\"}", 2, NULL, 0 },
+	{ "no raw frame", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 0, NULL, 0 },
+	{ "no text body frame", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 1, NULL, 0 },
 	{ "attachment without its frame",
-	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[{\"size\":1}]}", 1 },
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[{\"size\":1}]}", 2,
+	  NULL, 0 },
 	{ "frame without its attachment",
-	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[]}", 2 },
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[]}", 3, NULL, 0 },
 	{ "attachments not an array",
-	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":{}}", 1 },
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":{}}", 2, NULL, 0 },
 	{ "attachment not an object",
-	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[7]}", 2 },
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[7]}", 3, NULL, 0 },
+	{ "text body not UTF-8", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 2,
+	  "caf\xe9", 4 },
+	{ "text body with a NUL", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 2,
+	  "a\0b", 3 },
 };
 
 START_TEST(test_bad_records)
@@ -258,8 +266,13 @@ START_TEST(test_bad_records)
 	struct thread_result res = { 0 };
 
 	ck_assert_msg(meta != NULL, "%s", bad_records[_i].name);
-	for (int i = 0; i < bad_records[_i].frames; i++)
-		g_ptr_array_add(parts, g_bytes_new_static("x", 1));
+	for (int i = 0; i < bad_records[_i].frames; i++) {
+		if (i == 1 && bad_records[_i].body)
+			g_ptr_array_add(parts, g_bytes_new_static(bad_records[_i].body,
+			    bad_records[_i].body_len));
+		else
+			g_ptr_array_add(parts, g_bytes_new_static("x", 1));
+	}
 	ck_assert(store_begin(f->st, &err));
 	ck_assert_msg(!thread_store(f->st, f->cfg, meta, parts, f->events, &res, &err), "%s",
 	    bad_records[_i].name);

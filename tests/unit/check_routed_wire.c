@@ -119,11 +119,13 @@ receive(void *sock, gboolean topic)
 	return m;
 }
 
-/* send_record - what parsed sends: parsed.1, the record, raw, attachments */
+/* send_record - what parsed sends: parsed.1, the record, raw, text body,
+ * attachments (none) */
 static void
 send_record(struct rig *g, const char *type, json_t *meta)
 {
-	g_autoptr(GPtrArray) parts = raw_parts("From: zoe@example.net\r\n\r\nhello\r\n", NULL);
+	g_autoptr(GPtrArray) parts = record_parts("From: zoe@example.net\r\n\r\nhello\r\n",
+	    FIXTURE_BODY, NULL);
 
 	ck_assert_int_eq(wire_send(g->push, NULL, type, meta, parts, 0), 0);
 	json_decref(meta);

@@ -10,7 +10,12 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
-B       := build
+# a sanitizer build keeps its objects apart, so the two never mix
+ifeq ($(SANITIZE),)
+B       ?= build
+else
+B       ?= build-san
+endif
 PKG_CONFIG ?= pkg-config
 
 CC      ?= cc
@@ -145,7 +150,7 @@ bench-parsed: $(B)/bin/parsed $(B)/bench/gmime-bare $(B)/bench/parsed-drive
 	B=$(B) bench/parsed.sh
 
 integration: $(PROGRAMS)
-	@tests/run-integration.sh
+	@POSTROOM_BIN=$(CURDIR)/$(B)/bin tests/run-integration.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all

@@ -14,7 +14,11 @@
  *  - attachments: every leaf in document order but the body and inline
  *    text/plain or text/html parts without a file name; a message/... part
  *    is one attachment (its bytes as in the source: GMime is told to keep
- *    embedded messages as leaves, see mime_init).
+ *    embedded messages as leaves, see mime_init).  An attachment's decoded
+ *    bytes are counted, not kept: the record gives its size and its part
+ *    number, the leaf's position in the walk g_mime_message_foreach makes
+ *    (docs/wire.md), and mime_part_content decodes it from the raw
+ *    message again when someone wants it.
  *
  * Nothing here fails: what cannot be read is left out and said in the
  * record's warnings.
@@ -44,6 +48,7 @@
 
 #define HEADERS_MAX	(1024 * 1024)	/* of a message read for its headers only */
 #define BODY_MAX	(8 * 1024 * 1024)	/* bytes of the text body part read */
+#define SIZE_CHUNK	16384		/* encoded bytes decoded at a time to count them */
 
 static struct record *headers_only(const char *data, gsize len);
 
@@ -537,6 +542,7 @@ struct walk {
 	GMimeParserOptions *opts;
 	GMimeObject *body;
 	GBytes *src;		/* what GMime parsed: leaves' contents are windows on it */
+	guint leaf;		/* leaves seen so far: the next leaf's part number */
 };
 
 /* window - where a leaf's content (still encoded) lies in w->src, when
@@ -626,6 +632,55 @@ part_content(struct walk *w, GMimePart *part, gsize cap, gboolean *cut)
 		return g_bytes_new(NULL, 0);
 	}
 	return g_bytes_new_take(g_realloc(out, n), n);
+}
+
+/* stream_size - a leaf's size after transfer decoding, GMime's way,
+ * decoded into a stream that only counts */
+static gsize
+stream_size(GMimeDataWrapper *dw)
+{
+	GMimeStream *null = g_mime_stream_null_new();
+	gsize n;
+
+	g_mime_data_wrapper_write_to_stream(dw, null);
+	n = GMIME_STREAM_NULL(null)->written;
+	g_object_unref(null);
+	return n;
+}
+
+/* part_size - what g_bytes_get_size(part_content(w, part, 0, NULL)) would
+ * be, without keeping the decoded bytes: decoded SIZE_CHUNK encoded bytes
+ * at a time into one scratch buffer (the decoders carry their state over
+ * from one chunk to the next, so the count is the same) */
+static gsize
+part_size(struct walk *w, GMimePart *part)
+{
+	GMimeDataWrapper *dw = g_mime_part_get_content(part);
+	GMimeContentEncoding enc;
+	guint8 out[SIZE_CHUNK + 4];
+	const guint8 *in;
+	gsize off, len, n = 0;
+	int state = 0;
+	guint32 save = 0;
+
+	if (!dw)
+		return 0;
+	enc = g_mime_data_wrapper_get_encoding(dw);
+	if (enc == GMIME_CONTENT_ENCODING_UUENCODE ||
+	    !window(w, g_mime_data_wrapper_get_stream(dw), &off, &len))
+		return stream_size(dw);
+	if (enc != GMIME_CONTENT_ENCODING_BASE64 && enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE)
+		return len;
+	in = (const guint8 *)g_bytes_get_data(w->src, NULL) + off;
+	for (gsize done = 0; done < len; done += SIZE_CHUNK) {
+		gsize step = MIN(SIZE_CHUNK, len - done);
+
+		if (enc == GMIME_CONTENT_ENCODING_BASE64)
+			n += g_mime_encoding_base64_decode_step(in + done, step, out, &state, &save);
+		else
+			n += g_mime_encoding_quoted_decode_step(in + done, step, out, &state, &save);
+	}
+	return n;
 }
 
 /* message_content - an embedded message GMime parsed after all (mime_init
@@ -730,32 +785,42 @@ is_report(GMimeObject *o)
 	    g_ascii_strcasecmp(rt, "global-delivery-status") == 0);
 }
 
-/* leaf_attachment - the attachment a leaf makes */
+/* leaf_attachment - the attachment a leaf (number part) makes; its
+ * decoded bytes are read only when they say something: a delivery
+ * report, or the subject an unnamed message is named after */
 static void
-leaf_attachment(struct walk *w, GMimeObject *o, char *ct, char *fn)
+leaf_attachment(struct walk *w, GMimeObject *o, char *ct, char *fn, guint part)
 {
 	struct attachment *a = g_new0(struct attachment, 1);
 	const char *disp = g_mime_object_get_disposition(o);
+	gboolean report = strcmp(ct, "message/delivery-status") == 0 ||
+	    strcmp(ct, "message/global-delivery-status") == 0;
+	gboolean subject = !fn && attach_is_message(ct);
+	g_autoptr(GBytes) data = NULL;
 
 	a->filename = fn;
 	a->content_type = ct;
 	a->content_id = trimmed_or_null(g_mime_object_get_content_id(o));
 	a->inline_ = disp ? g_ascii_strcasecmp(disp, "inline") == 0 : a->content_id != NULL;
+	a->part = part;
 	if (GMIME_IS_MESSAGE_PART(o))
-		a->data = message_content(GMIME_MESSAGE_PART(o));
+		data = message_content(GMIME_MESSAGE_PART(o));
+	else if (GMIME_IS_PART(o) && (report || subject))
+		data = part_content(w, GMIME_PART(o), 0, NULL);
 	else if (GMIME_IS_PART(o))
-		a->data = part_content(w, GMIME_PART(o), 0, NULL);
-	else
-		a->data = g_bytes_new(NULL, 0);
-	if (strcmp(ct, "message/delivery-status") == 0 ||
-	    strcmp(ct, "message/global-delivery-status") == 0) {
+		a->size = part_size(w, GMIME_PART(o));
+	else if (report || subject)
+		data = g_bytes_new(NULL, 0);
+	if (data)
+		a->size = g_bytes_get_size(data);
+	if (report) {
 		w->r->bounce = TRUE;
-		report_read(w->r, a->data);
+		report_read(w->r, data);
 	}
-	if (!a->filename && attach_is_message(ct)) {
+	if (subject) {
 		gsize len;
-		const char *data = g_bytes_get_data(a->data, &len);
-		g_autoptr(record) inner = headers_only(data ? data : "", len);
+		const char *bytes = g_bytes_get_data(data, &len);
+		g_autoptr(record) inner = headers_only(bytes ? bytes : "", len);
 
 		attach_name(w->r, a, inner->subject);
 	} else {
@@ -770,6 +835,7 @@ walk_leaves(struct walk *w, GMimeObject *o)
 {
 	g_autofree char *ct = NULL, *fn = NULL;
 	gboolean att;
+	guint part;
 
 	if (GMIME_IS_MULTIPART(o)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(o);
@@ -781,6 +847,7 @@ walk_leaves(struct walk *w, GMimeObject *o)
 			walk_leaves(w, g_mime_multipart_get_part(mp, i));
 		return;
 	}
+	part = w->leaf++;	/* counted as g_mime_message_foreach meets it */
 	ct = mime_type(o);
 	att = is_attachment(o);
 	fn = filename(w->r, o, w->opts);
@@ -792,14 +859,14 @@ walk_leaves(struct walk *w, GMimeObject *o)
 		return;
 	if (g_str_has_prefix(ct, "multipart/"))
 		return;
-	leaf_attachment(w, o, g_steal_pointer(&ct), g_steal_pointer(&fn));
+	leaf_attachment(w, o, g_steal_pointer(&ct), g_steal_pointer(&fn), part);
 }
 
 static void
 read_body(struct record *r, GMimeMessage *msg, GMimeParserOptions *opts, GBytes *src)
 {
 	GMimeObject *top = g_mime_message_get_mime_part(msg);
-	struct walk w = { r, opts, NULL, src };
+	struct walk w = { r, opts, NULL, src, 0 };
 
 	if (!top) {
 		record_warn(r, "message has no body");
@@ -1101,6 +1168,64 @@ mime_parse_headers(GBytes *raw, guint64 limit)
 	return r;
 }
 
+/* parse_raw - GMime's reading of the message in raw (not empty, under
+ * 2 GB), the way parsed reads it: past a leading "From " line, and once
+ * more from a repaired copy when GMime and the sender disagree (repaired);
+ * *src the bytes parsed (the parts' contents are windows on them), *stream
+ * for release(); NULL when there is no message.  Warnings go to p->r. */
+static GMimeMessage *
+parse_raw(struct parse *p, GBytes *raw, GMimeParserOptions *opts, GMimeStream **stream,
+    GBytes **src)
+{
+	struct record *r = p->r;
+	GMimeMessage *msg;
+	GByteArray *fixed;
+	gsize len, skip;
+	const char *data = g_bytes_get_data(raw, &len);
+	const char *nl;
+	gboolean crlf;
+
+	skip = skip_leading(data, len);
+	/* what GMime parses: the message's own bytes, no copy */
+	*src = g_bytes_new_from_bytes(raw, skip, len - skip);
+	*stream = NULL;
+	data = g_bytes_get_data(*src, &len);
+	if (len == 0)
+		return NULL;
+	nl = memchr(data, '\n', len);
+	crlf = nl && nl > data && nl[-1] == '\r';
+
+	p->fixes = g_array_new(FALSE, FALSE, sizeof(struct fix));
+	msg = construct(data, len, opts, stream);
+	if (msg && GMIME_IS_MULTIPART(g_mime_message_get_mime_part(msg)) && data[len - 1] != '\n') {
+		struct fix f = { (gint64)len, FIX_EOL };
+
+		g_array_append_val(p->fixes, f);
+	}
+	if (p->fixes->len > 0 && (fixed = repaired(data, len, p->fixes, crlf)) != NULL) {
+		/* once more, read the way the sender meant it; the first
+		 * reading's warnings told of what is now repaired */
+		release(msg, *stream);
+		g_ptr_array_set_size(r->warnings, 0);
+		for (guint i = 0; i < p->fixes->len; i++) {
+			enum fix_kind k = g_array_index(p->fixes, struct fix, i).kind;
+
+			if (k == FIX_SEPARATOR)
+				record_warn(r, "a header block does not end with an empty line");
+			else if (k == FIX_RENAME)
+				record_warn(r, "a Content-* header is repeated; the first one counts");
+		}
+		g_array_set_size(p->fixes, 0);
+		g_bytes_unref(*src);
+		*src = g_byte_array_free_to_bytes(fixed);
+		data = g_bytes_get_data(*src, &len);
+		msg = construct(data, len, opts, stream);
+	}
+	g_array_unref(p->fixes);
+	p->fixes = NULL;
+	return msg;
+}
+
 /* mime_parse - the record of one raw message; never NULL */
 struct record *
 mime_parse(GBytes *raw)
@@ -1108,14 +1233,11 @@ mime_parse(GBytes *raw)
 	struct record *r;
 	struct parse p = { NULL, NULL, FALSE };
 	GMimeParserOptions *opts;
-	GMimeStream *stream;
+	GMimeStream *stream = NULL;
 	GMimeMessage *msg;
-	GByteArray *fixed;
 	g_autoptr(GBytes) src = NULL;
-	gsize len, skip;
+	gsize len;
 	const char *data = g_bytes_get_data(raw, &len);
-	const char *nl;
-	gboolean crlf;
 
 	if (len > G_MAXUINT / 2)	/* GMime's memory streams stop at 4 GB */
 		return mime_parse_headers(raw, G_MAXUINT / 2);
@@ -1125,55 +1247,76 @@ mime_parse(GBytes *raw)
 		record_warn(r, "empty message");
 		return r;
 	}
-	skip = skip_leading(data, len);
-	/* what GMime parses: the message's own bytes, no copy */
-	src = g_bytes_new_from_bytes(raw, skip, len - skip);
-	data = g_bytes_get_data(src, &len);
-	if (len == 0) {
-		record_warn(r, "unable to parse the message: no header block");
-		return r;
-	}
-	nl = memchr(data, '\n', len);
-	crlf = nl && nl > data && nl[-1] == '\r';
-
 	opts = options_new(&p);
-
-	p.fixes = g_array_new(FALSE, FALSE, sizeof(struct fix));
-	msg = construct(data, len, opts, &stream);
-	if (msg && GMIME_IS_MULTIPART(g_mime_message_get_mime_part(msg)) && data[len - 1] != '\n') {
-		struct fix f = { (gint64)len, FIX_EOL };
-
-		g_array_append_val(p.fixes, f);
-	}
-	if (p.fixes->len > 0 && (fixed = repaired(data, len, p.fixes, crlf)) != NULL) {
-		/* once more, read the way the sender meant it; the first
-		 * reading's warnings told of what is now repaired */
-		release(msg, stream);
-		g_ptr_array_set_size(r->warnings, 0);
-		for (guint i = 0; i < p.fixes->len; i++) {
-			enum fix_kind k = g_array_index(p.fixes, struct fix, i).kind;
-
-			if (k == FIX_SEPARATOR)
-				record_warn(r, "a header block does not end with an empty line");
-			else if (k == FIX_RENAME)
-				record_warn(r, "a Content-* header is repeated; the first one counts");
-		}
-		g_array_set_size(p.fixes, 0);
-		g_bytes_unref(src);
-		src = g_byte_array_free_to_bytes(fixed);
-		data = g_bytes_get_data(src, &len);
-		msg = construct(data, len, opts, &stream);
-	}
-	g_array_unref(p.fixes);
-	p.fixes = NULL;
-
+	msg = parse_raw(&p, raw, opts, &stream, &src);
 	if (!msg) {
 		record_warn(r, "unable to parse the message: no header block");
 	} else {
 		read_headers(r, msg, opts);
 		read_body(r, msg, opts, src);
 	}
-	release(msg, stream);
+	if (stream)
+		release(msg, stream);
 	g_mime_parser_options_free(opts);
 	return r;
+}
+
+struct find {
+	guint part;		/* the leaf wanted */
+	guint leaf;		/* leaves seen so far */
+	GMimeObject *found;
+};
+
+/* find_leaf - g_mime_message_foreach's callback: the part-th leaf */
+static void
+find_leaf(GMimeObject *parent, GMimeObject *o, gpointer data)
+{
+	struct find *f = data;
+
+	(void)parent;
+	if (GMIME_IS_MULTIPART(o))
+		return;
+	if (f->leaf++ == f->part && !f->found)
+		f->found = o;
+}
+
+/* mime_part_content - the bytes of leaf number part (docs/wire.md: an
+ * attachment's "part") of the raw message, after transfer decoding, as
+ * mime_parse counted them in the record's size: read the same way
+ * mime_parse reads the message, so that the numbers agree.  NULL when the
+ * message has no such part. */
+GBytes *
+mime_part_content(GBytes *raw, guint part)
+{
+	g_autoptr(record) r = record_new();	/* its warnings go nowhere */
+	struct parse p = { r, NULL, FALSE };
+	struct find f = { part, 0, NULL };
+	GMimeParserOptions *opts;
+	GMimeStream *stream = NULL;
+	GMimeMessage *msg;
+	g_autoptr(GBytes) src = NULL;
+	GBytes *content = NULL;
+	gsize len;
+	const char *data = g_bytes_get_data(raw, &len);
+
+	if (!data || len == 0 || len > G_MAXUINT / 2)
+		return NULL;
+	opts = options_new(&p);
+	msg = parse_raw(&p, raw, opts, &stream, &src);
+	if (msg)
+		g_mime_message_foreach(msg, find_leaf, &f);
+	if (f.found) {
+		struct walk w = { r, opts, NULL, src, 0 };
+
+		if (GMIME_IS_MESSAGE_PART(f.found))
+			content = message_content(GMIME_MESSAGE_PART(f.found));
+		else if (GMIME_IS_PART(f.found))
+			content = part_content(&w, GMIME_PART(f.found), 0, NULL);
+		else
+			content = g_bytes_new(NULL, 0);
+	}
+	if (stream)
+		release(msg, stream);
+	g_mime_parser_options_free(opts);
+	return content;
 }

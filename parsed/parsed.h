@@ -33,7 +33,10 @@ struct attachment {
 	char *content_type;	/* "type/subtype", lower case */
 	char *content_id;	/* without <>, or NULL */
 	gboolean inline_;	/* Content-Disposition: inline, or none and a Content-ID */
-	GBytes *data;		/* after transfer decoding; message/... parts as in the source */
+	gsize size;		/* bytes after transfer decoding; message/... parts as in
+				 * the source (the bytes themselves are not kept) */
+	guint part;		/* its leaf in the MIME walk (docs/wire.md): where
+				 * mime_part_content finds it in the raw message */
 };
 
 struct bounce_recipient {
@@ -75,6 +78,7 @@ struct record {
 void mime_init(void);
 struct record *mime_parse(GBytes *raw);
 struct record *mime_parse_headers(GBytes *raw, guint64 limit);
+GBytes *mime_part_content(GBytes *raw, guint part);
 
 /* record.c */
 struct record *record_new(void);
@@ -124,7 +128,8 @@ guint64 parsed_limit(const struct config *cfg, const char *account);
 
 /* parsed_process - raw.1 in, parsed.1's meta and payload out (FALSE with
  * err set when the envelope itself is unusable: no key, no payload); the
- * payload: the raw message, the text body, the attachments.  A message
+ * payload: the raw message and the text body (attachments are found in
+ * the raw message by their part number).  A message
  * over limit bytes is read for its headers only. */
 gboolean parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta,
     GPtrArray **parts, GError **err);

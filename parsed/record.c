@@ -33,8 +33,6 @@ attachment_free(gpointer p)
 	g_free(a->name);
 	g_free(a->content_type);
 	g_free(a->content_id);
-	if (a->data)
-		g_bytes_unref(a->data);
 	g_free(a);
 }
 
@@ -206,7 +204,7 @@ addresses_json(const GPtrArray *list)
 }
 
 /* fields - the record in the corpus schema's field order, with reply_to,
- * attachments' name, content_id and inline, bounce, bounce_recipients and
+ * attachments' name, content_id, inline and part, bounce, bounce_recipients and
  * warnings added; text_body only when with_body */
 static json_t *
 fields(const struct record *r, gboolean with_body)
@@ -221,13 +219,14 @@ fields(const struct record *r, gboolean with_body)
 	for (guint i = 0; i < r->attachments->len; i++) {
 		const struct attachment *a = r->attachments->pdata[i];
 
-		json_array_append_new(atts, json_pack("{s:o, s:o, s:o, s:I, s:o, s:b}",
+		json_array_append_new(atts, json_pack("{s:o, s:o, s:o, s:I, s:o, s:b, s:I}",
 		    "filename", str_or_null(a->filename),
 		    "name", str_or_null(a->name),
 		    "content_type", str_or_null(a->content_type),
-		    "size", (json_int_t)g_bytes_get_size(a->data),
+		    "size", (json_int_t)a->size,
 		    "content_id", str_or_null(a->content_id),
-		    "inline", a->inline_));
+		    "inline", a->inline_,
+		    "part", (json_int_t)a->part));
 	}
 	for (guint i = 0; i < r->bounce_recipients->len; i++) {
 		const struct bounce_recipient *b = r->bounce_recipients->pdata[i];
@@ -296,8 +295,10 @@ parsed_limit(const struct config *cfg, const char *account)
 
 /* parsed_process - raw.1 to parsed.1: the raw key fields and the record,
  * but for its text body, as meta; frame 0 the raw bytes (the same
- * GBytes), frame 1 the text body (UTF-8, never JSON-escaped), frame 2+i
- * attachment i.  A message over limit bytes is read for its headers only. */
+ * GBytes), frame 1 the text body (UTF-8, never JSON-escaped), and no
+ * more: attachments travel as metadata, their bytes stay in the raw
+ * message (their "part").  A message over limit bytes is read for its
+ * headers only. */
 gboolean
 parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta, GPtrArray **parts,
     GError **err)
@@ -340,14 +341,9 @@ parsed_process(const struct wire_msg *in, guint64 limit, json_t **meta, GPtrArra
 	    json_integer((json_int_t)g_bytes_get_size(raw)));
 	json_object_update_new(m, fields(r, FALSE));
 
-	p = g_ptr_array_new_full(2 + r->attachments->len, (GDestroyNotify)g_bytes_unref);
+	p = g_ptr_array_new_full(2, (GDestroyNotify)g_bytes_unref);
 	g_ptr_array_add(p, g_bytes_ref(raw));
 	g_ptr_array_add(p, record_body(r));
-	for (guint i = 0; i < r->attachments->len; i++) {
-		struct attachment *a = r->attachments->pdata[i];
-
-		g_ptr_array_add(p, g_bytes_ref(a->data));
-	}
 	*meta = m;
 	*parts = p;
 	return TRUE;

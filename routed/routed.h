@@ -113,9 +113,10 @@ void conv_clear(struct conv *c);
 int store_conv_get(struct store *st, gint64 id, struct conv *c, GError **err);
 
 /* store_message_add - insert one record as a message row of conversation,
- * with its raw bytes (parts[0]) and attachments (parts[1 + i]): a reply's
- * payload as it comes, a parsed.1 record's without its text body frame
- * (thread_store moves that into rec).  The record must have passed
+ * with its raw bytes (parts[0]) and its attachments' metadata (their bytes
+ * stay in the raw message, found by "part"): a reply's payload as it
+ * comes, a parsed.1 record's without its text body frame (thread_store
+ * moves that into rec).  The record must have passed
  * record_check.  The message's id, or -1 with err set. */
 gint64 store_message_add(struct store *st, json_t *rec, const char *key, const char *account,
     const char *direction, gint64 conversation, gint64 contact, const char *agent,
@@ -167,7 +168,7 @@ struct thread_result {
 void thread_result_clear(struct thread_result *r);
 
 /* record_check - is rec (parsed.1 meta) with its payload frames (the raw
- * message, the text body, one per attachment) something routed can store?
+ * message, the text body, nothing else) something routed can store?
  * FALSE with err (ROUTED_ERROR_BAD_REQUEST) if not. */
 gboolean record_check(json_t *rec, GPtrArray *parts, GError **err);
 

@@ -4,6 +4,13 @@
  * cut), its schema and migrations, cached prepared statements, and the rows
  * routed writes and reads back.
  *
+ * A message is stored once, as its raw bytes: an attachment row is its
+ * metadata and its "part" (docs/wire.md), where its bytes are found in
+ * the raw message.  A new database gets 64 KB pages (PAGE_SIZE): most of
+ * what is written is raw messages of tens of KB, which 4 KB pages cut
+ * into many overflow pages and as many system calls, twice (WAL, then
+ * checkpoint).
+ *
  * Values reach SQL only through bound parameters; the only SQL text built
  * here is constant.
  */
@@ -15,6 +22,7 @@
 G_DEFINE_QUARK(postroom-store-error, store_error)
 
 #define BUSY_MS	5000
+#define PAGE_SIZE	"65536"	/* of a new database; an existing one keeps its own */
 
 /*
  * The schema, one step per version: migrations[i] takes a database from
@@ -97,7 +105,7 @@ static const char *const migrations[] = {
 	"	size INTEGER,\n"
 	"	content_id TEXT,\n"
 	"	inline INTEGER NOT NULL DEFAULT 0,\n"
-	"	data BLOB,\n"
+	"	part INTEGER,			-- its leaf in the raw message's MIME walk\n"
 	"	UNIQUE (message, position)\n"
 	");\n"
 	"CREATE TABLE dispositions (\n"
@@ -187,7 +195,10 @@ store_open(const char *path, GError **err)
 	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, BUSY_MS);
-	if (!exec(st, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", err))
+	/* the page size first: it can be set only while the database is
+	 * empty and not yet in WAL mode (on an existing one it does nothing) */
+	if (!exec(st, "PRAGMA page_size = " PAGE_SIZE, err)
+	    || !exec(st, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", err))
 		return NULL;
 	s = store_query(st, err, "PRAGMA journal_mode = WAL", "");
 	if (!s || store_step(st, s, err) != SQLITE_ROW)
@@ -601,18 +612,23 @@ store_message_add(struct store *st, json_t *rec, const char *key, const char *ac
 	id = sqlite3_last_insert_rowid(st->db);
 
 	json_array_foreach(atts, i, a) {
-		GBytes *data = parts && 1 + i < parts->len ? parts->pdata[1 + i] : NULL;
 		const char *type = json_string_value(json_object_get(a, "content_type"));
+		gint64 part = rec_int(a, "part", -1);
 
-		if (!store_run(st, err,
+		if (!(s = store_query(st, err,
 		    "INSERT INTO attachments (message, position, filename, content_type, size,"
-		    " content_id, inline, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "iissisdb",
+		    " content_id, inline, part) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "iissisdi",
 		    id, (gint64)i, json_string_value(json_object_get(a, "filename")),
-		    type ? type : "application/octet-stream",
-		    rec_int(a, "size", data ? (gint64)g_bytes_get_size(data) : 0),
+		    type ? type : "application/octet-stream", rec_int(a, "size", 0),
 		    json_string_value(json_object_get(a, "content_id")),
-		    json_is_true(json_object_get(a, "inline")) ? 1 : 0, data))
+		    json_is_true(json_object_get(a, "inline")) ? 1 : 0, part)))
 			return -1;
+		/* a record without a part number: NULL, not found in the raw */
+		if (part < 0)
+			sqlite3_bind_null(s, 8);
+		if (store_step(st, s, err) != SQLITE_DONE)
+			return -1;
+		sqlite3_reset(s);
 	}
 	return id;
 }

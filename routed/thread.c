@@ -27,7 +27,7 @@ record_check(json_t *rec, GPtrArray *parts, GError **err)
 	const char *key = json_string_value(json_object_get(rec, "key"));
 	const char *account = json_string_value(json_object_get(rec, "account"));
 	json_t *atts = json_object_get(rec, "attachments"), *a;
-	size_t i, n = 0;
+	size_t i;
 
 	if (!json_is_object(rec)) {
 		g_set_error(err, ROUTED_ERROR, ROUTED_ERROR_BAD_REQUEST, "the metadata is not an object");
@@ -54,7 +54,6 @@ record_check(json_t *rec, GPtrArray *parts, GError **err)
 				return FALSE;
 			}
 		}
-		n = json_array_size(atts);
 	}
 	if (!parts || parts->len < 1) {
 		g_set_error(err, ROUTED_ERROR, ROUTED_ERROR_BAD_REQUEST,
@@ -66,10 +65,12 @@ record_check(json_t *rec, GPtrArray *parts, GError **err)
 		    "key=%s: no payload frame with the text body", key);
 		return FALSE;
 	}
-	if (parts->len != 2 + n) {
+	if (parts->len != 2) {
+		/* parsed.1 carries no attachment bytes (docs/wire.md): a record
+		 * with more frames comes from a stage that does not speak it */
 		g_set_error(err, ROUTED_ERROR, ROUTED_ERROR_BAD_REQUEST,
-		    "key=%s: %zu attachments but %u payload frames after the text body", key, n,
-		    parts->len - 2);
+		    "key=%s: %u payload frames, not 2 (the raw message, the text body)", key,
+		    parts->len);
 		return FALSE;
 	}
 	{
@@ -88,19 +89,17 @@ record_check(json_t *rec, GPtrArray *parts, GError **err)
 
 /* stored_form - what store_message_add takes, from a parsed.1 record that
  * passed record_check: the text body (frame 1) as rec's "text_body", and
- * the payload without it: the raw message, then the attachments */
+ * the payload without it: the raw message */
 static GPtrArray *
 stored_form(json_t *rec, GPtrArray *parts)
 {
-	GPtrArray *stored = g_ptr_array_new_full(parts->len - 1, (GDestroyNotify)g_bytes_unref);
+	GPtrArray *stored = g_ptr_array_new_full(1, (GDestroyNotify)g_bytes_unref);
 	gsize len;
 	const char *body = g_bytes_get_data(parts->pdata[1], &len);
 
 	/* checked by record_check: jansson need not check it again */
 	json_object_set_new(rec, "text_body", json_stringn_nocheck(body ? body : "", len));
 	g_ptr_array_add(stored, g_bytes_ref(parts->pdata[0]));
-	for (guint i = 2; i < parts->len; i++)
-		g_ptr_array_add(stored, g_bytes_ref(parts->pdata[i]));
 	return stored;
 }
 

@@ -45,6 +45,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_assert(s);	/* every string in the record is valid UTF-8 */
 	free(s);
 	json_decref(j);
+	/* every attachment is found again in the raw message by its part
+	 * number, as many bytes as the record says (docs/wire.md) */
+	for (guint i = 0; i < r->attachments->len; i++) {
+		const struct attachment *a = r->attachments->pdata[i];
+		g_autoptr(GBytes) content = mime_part_content(raw, a->part);
+
+		g_assert(content && g_bytes_get_size(content) == a->size);
+	}
 
 	h = mime_parse_headers(raw, 1000);
 	j = record_to_json(h);

@@ -223,18 +223,25 @@ START_TEST(test_record)
 	att = json_array_get(json_object_get(m->meta, "attachments"), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(att, "filename")), "invoice.pdf");
 	ck_assert_int_eq(json_integer_value(json_object_get(att, "size")), 9);
+	ck_assert(json_is_integer(json_object_get(att, "part")));
 
-	/* frame 0 the raw message as sent, frame 1 the text body (UTF-8),
-	 * frame 2 the decoded attachment */
-	ck_assert_uint_eq(m->parts->len, 3);
+	/* frame 0 the raw message as sent, frame 1 the text body (UTF-8), and
+	 * no more: the attachment's bytes are found in frame 0 by its part */
+	ck_assert_uint_eq(m->parts->len, 2);
 	data = g_bytes_get_data(m->parts->pdata[0], &len);
 	ck_assert_uint_eq(len, sizeof message - 1);
 	ck_assert(memcmp(data, message, len) == 0);
 	text = body(m);
 	ck_assert_str_eq(text, "Bonjour, où est ma commande ?");
-	data = g_bytes_get_data(m->parts->pdata[2], &len);
-	ck_assert_uint_eq(len, 9);
-	ck_assert(memcmp(data, "%PDF-1.4\n", 9) == 0);
+	{
+		g_autoptr(GBytes) pdf = mime_part_content(m->parts->pdata[0],
+		    (guint)json_integer_value(json_object_get(att, "part")));
+
+		ck_assert_ptr_nonnull(pdf);
+		data = g_bytes_get_data(pdf, &len);
+		ck_assert_uint_eq(len, 9);
+		ck_assert(memcmp(data, "%PDF-1.4\n", 9) == 0);
+	}
 }
 END_TEST
 
@@ -255,7 +262,7 @@ START_TEST(test_tap)
 	ck_assert_ptr_null(json_object_get(t->meta, "text_body"));
 	ck_assert_uint_eq(t->parts->len, 0);
 	/* routed got the body, the tap did not */
-	ck_assert_uint_eq(m->parts->len, 3);
+	ck_assert_uint_eq(m->parts->len, 2);
 	ck_assert_uint_gt(g_bytes_get_size(m->parts->pdata[1]), 0);
 }
 END_TEST
@@ -399,7 +406,7 @@ START_TEST(test_under_limit)
 	text = body(m);
 	ck_assert_str_eq(text, "The scans.");
 	ck_assert_int_eq(json_array_size(json_object_get(m->meta, "attachments")), 1);
-	ck_assert_uint_eq(m->parts->len, 3);
+	ck_assert_uint_eq(m->parts->len, 2);
 
 	g_ptr_array_add(parts, g_bytes_new(b->data, b->len));
 	ck_assert_int_eq(wire_send(p.fetchd, NULL, WIRE_RAW, meta, parts, 0), 0);
@@ -408,7 +415,8 @@ START_TEST(test_under_limit)
 	n = at_routed();
 	text2 = body(n);
 	ck_assert_str_eq(text2, "The scans.");
-	ck_assert_uint_eq(n->parts->len, 3);
+	ck_assert_int_eq(json_array_size(json_object_get(n->meta, "attachments")), 1);
+	ck_assert_uint_eq(n->parts->len, 2);
 	ck_assert_uint_eq(parsed_limit(p.cfg, "other"), 52428800);
 	ck_assert_uint_eq(parsed_limit(NULL, "support"), 52428800);
 	ck_assert_uint_eq(parsed_limit(p.cfg, "support"), 1048576);

@@ -296,18 +296,16 @@ START_TEST(test_attachments)
 	    "--=-b\nContent-Type: message/rfc822\n\nSubject: fwd\n\nforwarded\n"
 	    "--=-b--\n");
 	struct attachment *a;
-	gsize len;
-	const char *data;
 
 	ck_assert_str_eq(r->text_body, "See attached.");
 	ck_assert_uint_eq(r->attachments->len, 3);
 
+	/* leaves: 0 the body, 1 the pdf, 2 the png, 3 the footer, 4 the message */
 	a = r->attachments->pdata[0];
 	ck_assert_str_eq(a->filename, "été report.pdf");
 	ck_assert_str_eq(a->content_type, "application/pdf");
-	data = g_bytes_get_data(a->data, &len);
-	ck_assert_uint_eq(len, 19);
-	ck_assert(memcmp(data, "%PDF-1.4\n%", 10) == 0);
+	ck_assert_uint_eq(a->size, 19);
+	ck_assert_uint_eq(a->part, 1);
 	ck_assert(!a->inline_);
 	ck_assert_ptr_null(a->content_id);
 
@@ -316,15 +314,137 @@ START_TEST(test_attachments)
 	ck_assert_str_eq(a->name, "logoé.png");
 	ck_assert_str_eq(a->content_id, "logo@example.com");
 	ck_assert(a->inline_);
-	ck_assert_uint_eq(g_bytes_get_size(a->data), 8);
+	ck_assert_uint_eq(a->size, 8);
+	ck_assert_uint_eq(a->part, 2);
 
 	a = r->attachments->pdata[2];
 	ck_assert_str_eq(a->content_type, "message/rfc822");
 	ck_assert_ptr_null(a->filename);
 	ck_assert_str_eq(a->name, "fwd.eml");
-	data = g_bytes_get_data(a->data, &len);
-	ck_assert_uint_eq(len, strlen("Subject: fwd\n\nforwarded"));
-	ck_assert(memcmp(data, "Subject: fwd\n\nforwarded", len) == 0);
+	ck_assert_uint_eq(a->size, strlen("Subject: fwd\n\nforwarded"));
+	ck_assert_uint_eq(a->part, 4);
+}
+END_TEST
+
+/* ---- an attachment found again in the raw message by its part number:
+ * the contract a download from routed's store relies on (docs/wire.md) */
+
+struct leaf {
+	guint want, seen;
+	GMimeObject *found;
+};
+
+/* nth_leaf - g_mime_message_foreach's callback: the want-th leaf */
+static void
+nth_leaf(GMimeObject *parent, GMimeObject *o, gpointer data)
+{
+	struct leaf *l = data;
+
+	if (GMIME_IS_MULTIPART(o))
+		return;
+	if (l->seen++ == l->want)
+		l->found = o;
+}
+
+/* plain_gmime_part - part number n of raw, decoded, by GMime alone (no
+ * parsed code): parse, walk with g_mime_message_foreach counting leaves,
+ * write the leaf's content through its transfer decoding */
+static GBytes *
+plain_gmime_part(GBytes *raw, guint n)
+{
+	GMimeStream *in = g_mime_stream_mem_new_with_buffer(g_bytes_get_data(raw, NULL),
+	    g_bytes_get_size(raw));
+	GMimeParser *parser = g_mime_parser_new_with_stream(in);
+	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+	struct leaf l = { n, 0, NULL };
+	GBytes *out = NULL;
+
+	ck_assert_ptr_nonnull(msg);
+	g_mime_message_foreach(msg, nth_leaf, &l);
+	if (l.found && GMIME_IS_PART(l.found)) {
+		GMimeStream *mem = g_mime_stream_mem_new();
+		GByteArray *ba;
+
+		g_mime_data_wrapper_write_to_stream(g_mime_part_get_content(GMIME_PART(l.found)),
+		    mem);
+		ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+		out = g_bytes_new(ba->data, ba->len);
+		g_object_unref(mem);
+	}
+	g_object_unref(msg);
+	g_object_unref(parser);
+	g_object_unref(in);
+	return out;
+}
+
+START_TEST(test_attachment_by_part)
+{
+	guint8 pdf[3000];
+	g_autofree char *b64 = NULL, *text = NULL;
+	g_autoptr(GBytes) raw = NULL;
+	g_autoptr(record) r = NULL;
+	static const char csv[] = "nom;prix\nété;3=4";
+	static const char png[] = "\x89PNG\r\n\x1a\n";
+	static const char fwd[] = "Subject: fwd\n\nforwarded";
+	struct {
+		const char *type;
+		guint part;
+		const void *bytes;
+		gsize len;
+	} want[] = {
+		{ "image/png", 2, png, 8 },
+		{ "application/pdf", 3, pdf, sizeof pdf },
+		{ "text/csv", 4, csv, sizeof csv - 1 },
+		{ "message/rfc822", 5, fwd, sizeof fwd - 1 },
+	};
+
+	for (gsize i = 0; i < sizeof pdf; i++)
+		pdf[i] = (guint8)(i * 7 + i / 256);
+	b64 = g_base64_encode(pdf, sizeof pdf);
+	text = g_strconcat("From: a@example.com\n"
+	    "Content-Type: multipart/mixed; boundary=m\n\n"
+	    "--m\nContent-Type: text/plain\n\nThe body.\n"
+	    "--m\nContent-Type: multipart/related; boundary=r\n\n"
+	    "--r\nContent-Type: text/html\n\n<p><img src=\"cid:logo@x\"></p>\n"
+	    "--r\nContent-Type: image/png\nContent-ID: <logo@x>\n"
+	    "Content-Transfer-Encoding: base64\n\niVBORw0KGgo=\n"
+	    "--r--\n"
+	    "--m\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\n"
+	    "Content-Transfer-Encoding: base64\n\n", b64, "\n"
+	    "--m\nContent-Type: text/csv; charset=utf-8\nContent-Disposition: attachment\n"
+	    "Content-Transfer-Encoding: quoted-printable\n\nnom;prix\n=C3=A9t=C3=A9;3=3D4\n"
+	    "--m\nContent-Type: message/rfc822\n\n", fwd, "\n"
+	    "--m--\n", NULL);
+	raw = g_bytes_new(text, strlen(text));
+	r = mime_parse(raw);
+	ck_assert_str_eq(r->text_body, "The body.");
+	ck_assert_uint_eq(r->attachments->len, G_N_ELEMENTS(want));
+	for (gsize i = 0; i < G_N_ELEMENTS(want); i++) {
+		const struct attachment *a = r->attachments->pdata[i];
+		g_autoptr(GBytes) ours = NULL, theirs = NULL;
+
+		ck_assert_str_eq(a->content_type, want[i].type);
+		ck_assert_uint_eq(a->part, want[i].part);
+		ck_assert_uint_eq(a->size, want[i].len);
+		/* parsed's own reading, which a download would use */
+		ours = mime_part_content(raw, a->part);
+		ck_assert_ptr_nonnull(ours);
+		ck_assert_uint_eq(g_bytes_get_size(ours), want[i].len);
+		ck_assert(memcmp(g_bytes_get_data(ours, NULL), want[i].bytes, want[i].len) == 0);
+		/* and GMime alone, by the definition in docs/wire.md */
+		theirs = plain_gmime_part(raw, a->part);
+		ck_assert_ptr_nonnull(theirs);
+		ck_assert(g_bytes_equal(ours, theirs));
+	}
+	/* the body is leaf 0, the HTML leaf 1; there is no leaf 6 */
+	{
+		g_autoptr(GBytes) body = mime_part_content(raw, 0);
+
+		ck_assert_ptr_nonnull(body);
+		ck_assert(g_bytes_get_size(body) == 9 &&
+		    memcmp(g_bytes_get_data(body, NULL), "The body.", 9) == 0);
+	}
+	ck_assert_ptr_null(mime_part_content(raw, 6));
 }
 END_TEST
 
@@ -433,6 +553,7 @@ suite(void)
 	tcase_add_loop_test(tc, test_bodies, 0, UNIT_N(bodies));
 	tcase_add_test(tc, test_has_html);
 	tcase_add_test(tc, test_attachments);
+	tcase_add_test(tc, test_attachment_by_part);
 	tcase_add_loop_test(tc, test_broken, 0, UNIT_N(broken));
 	tcase_add_test(tc, test_nul_in_body);
 	tcase_add_test(tc, test_mbox_from);

@@ -177,8 +177,8 @@ rec(const char *key, const char *account, const char *message_id, const char *in
 	return r;
 }
 
-/* raw_parts - a reply's payload (req.1): the raw message, then one frame
- * per attachment */
+/* raw_parts - a reply's payload (req.1): the raw message (then, to test
+ * that they are refused, more frames) */
 static inline GPtrArray *
 raw_parts(const char *raw, ...)
 {
@@ -194,8 +194,8 @@ raw_parts(const char *raw, ...)
 	return parts;
 }
 
-/* record_parts - parsed.1's payload: the raw message, the text body, then
- * one frame per attachment */
+/* record_parts - parsed.1's payload: the raw message, the text body (then,
+ * to test that they are refused, more frames) */
 static inline GPtrArray *
 record_parts(const char *raw, const char *body, ...)
 {

@@ -267,7 +267,7 @@ keys(json_t *obj)
 START_TEST(test_conversation_object)
 {
 	struct fixture *f = fixture_new();
-	g_autoptr(GPtrArray) parts = record_parts("RAW", FIXTURE_BODY, "PDFDATA", NULL);
+	g_autoptr(GPtrArray) parts = record_parts("RAW", FIXTURE_BODY, NULL);
 	g_autoptr(GPtrArray) sent = raw_parts("From: support@example.com\r\n\r\nhi\r\n", NULL);
 	g_autofree char *ck = NULL, *mk = NULL, *ak = NULL, *tk = NULL;
 	g_autoptr(GError) err = NULL;

@@ -17,6 +17,13 @@ START_TEST(test_schema)
 	ck_assert_int_eq(sql_int(f, "PRAGMA synchronous", NULL), 2);	/* FULL */
 	mode = sql_text(f, "PRAGMA journal_mode");
 	ck_assert_str_eq(mode, "wal");
+	/* set before WAL, or it would have stayed 4096 */
+	ck_assert_int_eq(sql_int(f, "PRAGMA page_size", NULL), 65536);
+	/* an attachment's bytes are in the raw message, not in a column */
+	ck_assert_int_eq(sql_int(f,
+	    "SELECT count(*) FROM pragma_table_info('attachments') WHERE name = 'data'", NULL), 0);
+	ck_assert_int_eq(sql_int(f,
+	    "SELECT count(*) FROM pragma_table_info('attachments') WHERE name = 'part'", NULL), 1);
 
 	/* opening it again migrates nothing and loses nothing */
 	incoming(f, "support/1/1", "support", "hello");
@@ -41,15 +48,15 @@ END_TEST
 START_TEST(test_dedup)
 {
 	struct fixture *f = fixture_new();
-	g_autoptr(GPtrArray) parts = record_parts("RAW MESSAGE", FIXTURE_BODY, "%PDF-1.4 ...", NULL);
+	g_autoptr(GPtrArray) parts = record_parts("RAW MESSAGE", FIXTURE_BODY, NULL);
 	g_autoptr(GError) err = NULL;
 	struct thread_result first = { 0 }, again = { 0 };
 	json_t *r = rec("support/1700000000/42", "support", "abc@example.net", NULL, NULL,
 	    "zoe@example.net", "Où est ma commande ?");
 
-	json_object_set_new(r, "attachments", json_pack("[{s:s, s:s, s:I, s:n, s:b}]",
+	json_object_set_new(r, "attachments", json_pack("[{s:s, s:s, s:I, s:n, s:b, s:I}]",
 	    "filename", "invoice.pdf", "content_type", "application/pdf", "size", (json_int_t)12,
-	    "content_id", "inline", 0));
+	    "content_id", "inline", 0, "part", (json_int_t)3));
 	ck_assert(store_begin(f->st, &err));
 	ck_assert_msg(thread_store(f->st, f->cfg, r, parts, f->events, &first, &err), "%s",
 	    err ? err->message : "");
@@ -69,8 +76,11 @@ START_TEST(test_dedup)
 	    "support/1700000000/42"), strlen("RAW MESSAGE"));
 	ck_assert_int_eq(sql_int(f, "SELECT uidvalidity FROM messages WHERE \"key\" = ?",
 	    "support/1700000000/42"), 1700000000);
-	ck_assert_int_eq(sql_int(f, "SELECT length(data) FROM attachments WHERE filename = ?",
-	    "invoice.pdf"), strlen("%PDF-1.4 ..."));
+	/* the metadata, and where the bytes are in the raw message */
+	ck_assert_int_eq(sql_int(f, "SELECT size FROM attachments WHERE filename = ?",
+	    "invoice.pdf"), 12);
+	ck_assert_int_eq(sql_int(f, "SELECT part FROM attachments WHERE filename = ?",
+	    "invoice.pdf"), 3);
 	ck_assert_int_eq(sql_int(f,
 	    "SELECT count(*) FROM conversations WHERE status = 'queued' AND \"group\" = ?",
 	    "support"), 1);
@@ -146,6 +156,21 @@ START_TEST(test_thread_agent_reply)
 	    "SELECT conversation FROM messages WHERE \"key\" = ? AND direction = 'out'",
 	    "out/r1@support.example.com"), a);
 	json_decref(rep);
+
+	/* a reply's payload is its raw message alone: a frame more is refused */
+	{
+		g_autoptr(GPtrArray) more = raw_parts("From: support@example.com\r\n\r\nagain\r\n",
+		    "ATTACHMENT BYTES", NULL);
+
+		rep = call_parts(f, more, "{s:s, s:s, s:I, s:{s:s}}", "op", "reply", "agent",
+		    "alice", "conversation", (json_int_t)a, "message", "message_id",
+		    "r2@support.example.com");
+		ck_assert(!rep_ok(rep));
+		ck_assert_str_eq(json_string_value(json_object_get(rep, "error")), "bad_request");
+		ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages WHERE \"key\" = ?",
+		    "out/r2@support.example.com"), 0);
+		json_decref(rep);
+	}
 
 	/* the customer answers the agent's reply: same conversation, and the
 	 * agent holding it hears of it */
@@ -242,15 +267,14 @@ static const struct {
 	{ "unknown account", "{\"key\":\"nobody/1/1\",\"account\":\"nobody\"}", 2, NULL, 0 },
 	{ "no raw frame", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 0, NULL, 0 },
 	{ "no text body frame", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 1, NULL, 0 },
-	{ "attachment without its frame",
-	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[{\"size\":1}]}", 2,
+	{ "an attachment's bytes as a frame (parsed.1 carries none)",
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[{\"size\":1}]}", 3,
 	  NULL, 0 },
-	{ "frame without its attachment",
-	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[]}", 3, NULL, 0 },
+	{ "a third frame", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 3, NULL, 0 },
 	{ "attachments not an array",
 	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":{}}", 2, NULL, 0 },
 	{ "attachment not an object",
-	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[7]}", 3, NULL, 0 },
+	  "{\"key\":\"support/1/1\",\"account\":\"support\",\"attachments\":[7]}", 2, NULL, 0 },
 	{ "text body not UTF-8", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 2,
 	  "caf\xe9", 4 },
 	{ "text body with a NUL", "{\"key\":\"support/1/1\",\"account\":\"support\"}", 2,

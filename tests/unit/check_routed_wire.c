@@ -119,8 +119,7 @@ receive(void *sock, gboolean topic)
 	return m;
 }
 
-/* send_record - what parsed sends: parsed.1, the record, raw, text body,
- * attachments (none) */
+/* send_record - what parsed sends: parsed.1, the record, raw, text body */
 static void
 send_record(struct rig *g, const char *type, json_t *meta)
 {

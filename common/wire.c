@@ -113,6 +113,9 @@ wire_msg_free(struct wire_msg *m)
 static void
 free_zmq_msg(gpointer p)
 {
+	/* NULL: a frame whose ownership went to a payload's GBytes */
+	if (!p)
+		return;
 	zmq_msg_close(p);
 	g_free(p);
 }
@@ -188,10 +191,6 @@ wire_recv(void *sock, gboolean topic, gboolean router, int flags, GError **err)
 		g_ptr_array_add(m->parts, g_bytes_new_with_free_func(zmq_msg_data(f), zmq_msg_size(f),
 		    free_zmq_msg, f));
 	}
-	g_ptr_array_set_free_func(frames, NULL);
-	for (guint j = 0; j < frames->len; j++)
-		if (frames->pdata[j])
-			free_zmq_msg(frames->pdata[j]);
 	return g_steal_pointer(&m);
 bad:
 	g_set_error(err, WIRE_ERROR, 0,

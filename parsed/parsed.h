@@ -79,6 +79,8 @@ void mime_init(void);
 struct record *mime_parse(GBytes *raw);
 struct record *mime_parse_headers(GBytes *raw, guint64 limit);
 GBytes *mime_part_content(GBytes *raw, guint part);
+/* mime_base64_size - the bytes GMime's base64 decoder makes of in, counted */
+gsize mime_base64_size(const guint8 *in, gsize len);
 
 /* record.c */
 struct record *record_new(void);

@@ -506,6 +506,54 @@ START_TEST(test_nul_in_body)
 }
 END_TEST
 
+/* An attachment's size is counted, not decoded: the count is what GMime's
+ * decoder writes, for base64 as senders write it (any length, padding, CRLF
+ * or LF lines) and as they break it (blanks, junk, '=' in the middle, bytes
+ * over 127, a quartet cut short). */
+START_TEST(test_base64_size)
+{
+	static const char junk[] = "ABCxyz019+/ABCxyz019+/ABCxyz019+/= \t\r\n-.*\x80\xff";
+	GRand *rand = g_rand_new_with_seed(2045);
+
+	for (int round = 0; round < 4000; round++) {
+		/* now and then past 255 x 16 bytes, where the count's lanes are added up */
+		gsize len = (gsize)(round % 20 < 2 ? g_rand_int_range(rand, 3000, 9000) :
+		    g_rand_int_range(rand, 0, 300)), enc_len;
+		guint8 *in = g_malloc(len + 1), *out = g_malloc(len + 4);
+		int state = 0;
+		guint32 save = 0;
+
+		if (round % 2 == 0) {
+			/* well formed: random bytes encoded, lines of 76 */
+			g_autofree char *enc = NULL;
+			g_autoptr(GString) s = g_string_new(NULL);
+
+			for (gsize i = 0; i < len; i++)
+				in[i] = (guint8)g_rand_int(rand);
+			enc = g_base64_encode(in, len);
+			enc_len = strlen(enc);
+			for (gsize i = 0; i < enc_len; i += 76) {
+				g_string_append_len(s, enc + i, (gssize)MIN(76, enc_len - i));
+				g_string_append(s, round % 4 ? "\r\n" : "\n");
+			}
+			ck_assert_uint_eq(mime_base64_size((guint8 *)s->str, s->len), len);
+		} else {
+			gsize want;
+
+			/* anything: bytes drawn from the alphabet, padding and junk */
+			for (gsize i = 0; i < len; i++)
+				in[i] = (guint8)junk[g_rand_int_range(rand, 0, sizeof junk - 1)];
+			want = g_mime_encoding_base64_decode_step(in, len, out, &state, &save);
+			ck_assert_msg(mime_base64_size(in, len) == want, "round %d: %zu, not %zu",
+			    round, mime_base64_size(in, len), want);
+		}
+		g_free(in);
+		g_free(out);
+	}
+	g_rand_free(rand);
+}
+END_TEST
+
 START_TEST(test_mbox_from)
 {
 	g_autoptr(record) r = parse(
@@ -554,6 +602,7 @@ suite(void)
 	tcase_add_test(tc, test_has_html);
 	tcase_add_test(tc, test_attachments);
 	tcase_add_test(tc, test_attachment_by_part);
+	tcase_add_test(tc, test_base64_size);
 	tcase_add_loop_test(tc, test_broken, 0, UNIT_N(broken));
 	tcase_add_test(tc, test_nul_in_body);
 	tcase_add_test(tc, test_mbox_from);

@@ -10,7 +10,7 @@
 
 static const struct cfg_key postroom_keys[] = {
 	{ "state_dir", CFG_PATH, "/var/lib/postroom", 0, 0, NULL,
-	  "durable state: routed's database, fetchd's per-account marks" },
+	  "durable state: routed's database and raw messages, fetchd's per-account marks" },
 	{ "run_dir", CFG_PATH, "/run/postroom", 0, 0, NULL,
 	  "sockets between the stages (ipc://) and the taps" },
 	{ NULL }

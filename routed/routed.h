@@ -5,6 +5,7 @@
  * only after the transaction has committed does it acknowledge the key.
  *
  *	store.c		the SQLite database: opening, schema, statements, rows
+ *	spool.c		the raw messages, in segment files beside the database
  *	thread.c	a record in: dedup, contact, conversation
  *	route.c		queues and agents: assignment, login, state, disposition
  *	control.c	agentd's requests (req.1 -> rep.1)
@@ -35,15 +36,50 @@
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
 
 /*
+ * spool.c
+ */
+
+#define SPOOL_SEGMENT_MAX	((guint64)1 << 30)	/* bytes a segment grows to */
+
+/* where a raw message is: a row of messages keeps the three */
+struct spool_ref {
+	guint segment;
+	guint64 offset;
+	gsize length;
+};
+
+/* spool_open - the segments in dir (created if need be), appending to the
+ * last one; a message that would take a segment past segment_max bytes
+ * starts the next one (SPOOL_SEGMENT_MAX) */
+struct spool *spool_open(const char *dir, guint64 segment_max, GError **err);
+void spool_close(struct spool *sp);
+typedef struct spool spool;	/* for g_autoptr() only */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(spool, spool_close)
+
+/* spool_append - write raw at the end of the current segment; *ref says
+ * where.  Durable only after spool_sync(). */
+gboolean spool_append(struct spool *sp, GBytes *raw, struct spool_ref *ref, GError **err);
+
+/* spool_sync - everything appended so far on disk (fdatasync) */
+gboolean spool_sync(struct spool *sp, GError **err);
+
+/* spool_read - the bytes ref points at */
+GBytes *spool_read(struct spool *sp, const struct spool_ref *ref, GError **err);
+
+/*
  * store.c
  */
 
 /* the newest schema this routed knows (PRAGMA user_version) */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
+
+/* the raw messages' directory: the database's path and this */
+#define STORE_SPOOL_SUFFIX	"-raw"
 
 struct store {
 	sqlite3 *db;
 	char *path;
+	struct spool *spool;		/* raw messages (path + STORE_SPOOL_SUFFIX) */
 	GHashTable *stmts;		/* SQL text -> prepared statement */
 	gint64 (*clock)(void);		/* microseconds since the epoch; tests set it */
 };
@@ -55,7 +91,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(store, store_close)
 
 /* store_query - the cached statement for sql with its parameters bound as
  * types says, one letter each: 's' const char * (NULL binds NULL), 'i'
- * gint64, 'I' gint64 (0 binds NULL), 'd' int, 'b' GBytes * and 'j' json_t *
+ * gint64, 'I' gint64 (0 binds NULL), 'd' int and 'j' json_t *
  * (stored as compact JSON text; NULL binds NULL).  Step it with store_step;
  * NULL with err set on failure. */
 sqlite3_stmt *store_query(struct store *st, GError **err, const char *sql, const char *types,
@@ -121,6 +157,10 @@ int store_conv_get(struct store *st, gint64 id, struct conv *c, GError **err);
 gint64 store_message_add(struct store *st, json_t *rec, const char *key, const char *account,
     const char *direction, gint64 conversation, gint64 contact, const char *agent,
     GPtrArray *parts, GError **err);
+
+/* store_message_raw - message id's raw bytes, from the spool (or the raw
+ * column of a row stored before it); NULL with err set */
+GBytes *store_message_raw(struct store *st, gint64 id, GError **err);
 
 /* store_conv_json - the conversation object of docs/wire.md; NULL with
  * err unset when there is no such conversation */

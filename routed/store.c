@@ -4,12 +4,14 @@
  * cut), its schema and migrations, cached prepared statements, and the rows
  * routed writes and reads back.
  *
- * A message is stored once, as its raw bytes: an attachment row is its
- * metadata and its "part" (docs/wire.md), where its bytes are found in
- * the raw message.  A new database gets 64 KB pages (PAGE_SIZE): most of
- * what is written is raw messages of tens of KB, which 4 KB pages cut
- * into many overflow pages and as many system calls, twice (WAL, then
- * checkpoint).
+ * A message is stored once, as its raw bytes, in the spool beside the
+ * database (spool.c; a row says where: raw_segment, raw_offset,
+ * raw_length): an attachment row is its metadata and its "part"
+ * (docs/wire.md), where its bytes are found in the raw message.  Rows stored
+ * before schema 2 keep their bytes in the raw column.  With the raw bytes
+ * out of the database, a new one keeps SQLite's 4 KB pages (PAGE_SIZE):
+ * what a transaction changes is small rows and index entries, and a larger
+ * page would be written whole to the WAL for each of them.
  *
  * Values reach SQL only through bound parameters; the only SQL text built
  * here is constant.
@@ -22,7 +24,7 @@
 G_DEFINE_QUARK(postroom-store-error, store_error)
 
 #define BUSY_MS	5000
-#define PAGE_SIZE	"65536"	/* of a new database; an existing one keeps its own */
+#define PAGE_SIZE	"4096"	/* of a new database; an existing one keeps its own */
 
 /*
  * The schema, one step per version: migrations[i] takes a database from
@@ -117,6 +119,10 @@ static const char *const migrations[] = {
 	"	at TEXT NOT NULL\n"
 	");\n"
 	"CREATE INDEX dispositions_conversation ON dispositions (conversation);\n",
+	/* 2: raw messages in the spool; older rows keep theirs in raw */
+	"ALTER TABLE messages ADD COLUMN raw_segment INTEGER;\n"
+	"ALTER TABLE messages ADD COLUMN raw_offset INTEGER;\n"
+	"ALTER TABLE messages ADD COLUMN raw_length INTEGER;\n",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == STORE_SCHEMA_VERSION);
 
@@ -182,12 +188,16 @@ struct store *
 store_open(const char *path, GError **err)
 {
 	g_autoptr(store) st = g_new0(struct store, 1);
+	g_autofree char *spool_dir = NULL;
 	sqlite3_stmt *s;
 	const char *mode;
 
 	st->path = g_strdup(path);
 	st->clock = g_get_real_time;
 	st->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, finalize);
+	spool_dir = g_strconcat(path, STORE_SPOOL_SUFFIX, NULL);
+	if (!(st->spool = spool_open(spool_dir, SPOOL_SEGMENT_MAX, err)))
+		return NULL;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
 	    != SQLITE_OK) {
 		set_error(st, err, "open");
@@ -225,6 +235,7 @@ store_close(struct store *st)
 		g_hash_table_destroy(st->stmts);
 	if (st->db)
 		sqlite3_close(st->db);
+	spool_close(st->spool);
 	g_free(st->path);
 	g_free(st);
 }
@@ -278,19 +289,6 @@ vquery(struct store *st, GError **err, const char *sql, const char *types, va_li
 		case 'd':
 			rc = sqlite3_bind_int(s, col, va_arg(ap, int));
 			break;
-		case 'b': {
-			GBytes *b = va_arg(ap, GBytes *);
-			gsize len;
-			const void *data;
-
-			if (!b) {
-				rc = sqlite3_bind_null(s, col);
-				break;
-			}
-			data = g_bytes_get_data(b, &len);
-			rc = sqlite3_bind_blob64(s, col, data ? data : "", len, SQLITE_TRANSIENT);
-			break;
-		}
 		case 'j': {
 			json_t *v = va_arg(ap, json_t *);
 			char *text;
@@ -393,10 +391,11 @@ store_begin(struct store *st, GError **err)
 	return exec(st, "BEGIN IMMEDIATE", err);
 }
 
+/* store_commit - the raw messages the rows point at are on disk first */
 gboolean
 store_commit(struct store *st, GError **err)
 {
-	return exec(st, "COMMIT", err);
+	return spool_sync(st->spool, err) && exec(st, "COMMIT", err);
 }
 
 void
@@ -578,18 +577,22 @@ store_message_add(struct store *st, json_t *rec, const char *key, const char *ac
 	g_autoptr(json_t) warnings = strings(rec, "warnings");
 	g_autofree char *now = store_now(st);
 	GBytes *raw = parts && parts->len > 0 ? parts->pdata[0] : NULL;
+	struct spool_ref ref = { 0 };
 	json_t *atts = json_object_get(rec, "attachments"), *a;
 	gint64 id, uidvalidity = rec_int(rec, "uidvalidity", -1), uid = rec_int(rec, "uid", -1);
 	sqlite3_stmt *s;
 	size_t i;
 
+	if (raw && !spool_append(st->spool, raw, &ref, err))
+		return -1;
 	s = store_query(st, err,
 	    "INSERT INTO messages (\"key\", account, uidvalidity, uid, direction, conversation,"
 	    " contact, agent, message_id, in_reply_to, \"references\", subject, from_name,"
 	    " from_addr, \"to\", cc, reply_to, date, date_iso_utc, text_body, text_body_source,"
-	    " has_html, warnings, size, raw, created)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    "ssiisiIsssjsssjjjssssdjibs",
+	    " has_html, warnings, size, raw_segment, raw_offset, raw_length, created)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+	    " ?)",
+	    "ssiisiIsssjsssjjjssssdjiiiis",
 	    key, account, uidvalidity, uid, direction, conversation, contact, agent,
 	    rec_str(rec, "message_id"), rec_str(rec, "in_reply_to"), refs,
 	    json_string_value(json_object_get(rec, "subject")),
@@ -598,7 +601,8 @@ store_message_add(struct store *st, json_t *rec, const char *key, const char *ac
 	    json_string_value(json_object_get(rec, "date")),
 	    rec_str(rec, "date_iso_utc"), json_string_value(json_object_get(rec, "text_body")),
 	    rec_str(rec, "text_body_source"), json_is_true(json_object_get(rec, "has_html")) ? 1 : 0,
-	    warnings, rec_int(rec, "size", raw ? (gint64)g_bytes_get_size(raw) : 0), raw, now);
+	    warnings, rec_int(rec, "size", raw ? (gint64)g_bytes_get_size(raw) : 0),
+	    (gint64)ref.segment, (gint64)ref.offset, (gint64)ref.length, now);
 	if (!s)
 		return -1;
 	/* uidvalidity and uid are absent for outgoing messages */
@@ -606,6 +610,10 @@ store_message_add(struct store *st, json_t *rec, const char *key, const char *ac
 		sqlite3_bind_null(s, 3);
 	if (uid < 0)
 		sqlite3_bind_null(s, 4);
+	if (!raw) {
+		for (int col = 25; col <= 27; col++)
+			sqlite3_bind_null(s, col);
+	}
 	if (store_step(st, s, err) != SQLITE_DONE)
 		return -1;
 	sqlite3_reset(s);
@@ -631,6 +639,31 @@ store_message_add(struct store *st, json_t *rec, const char *key, const char *ac
 		sqlite3_reset(s);
 	}
 	return id;
+}
+
+GBytes *
+store_message_raw(struct store *st, gint64 id, GError **err)
+{
+	g_autoptr(store_cursor) s = store_query(st, err,
+	    "SELECT raw, raw_segment, raw_offset, raw_length FROM messages WHERE id = ?", "i", id);
+	struct spool_ref ref;
+	int rc;
+
+	if (!s)
+		return NULL;
+	if ((rc = store_step(st, s, err)) != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			g_set_error(err, STORE_ERROR, 0, "no message %" G_GINT64_FORMAT, id);
+		return NULL;
+	}
+	if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+		/* stored before the spool, or without raw bytes */
+		return g_bytes_new(sqlite3_column_blob(s, 0), (gsize)sqlite3_column_bytes(s, 0));
+	}
+	ref.segment = (guint)sqlite3_column_int64(s, 1);
+	ref.offset = (guint64)sqlite3_column_int64(s, 2);
+	ref.length = (gsize)sqlite3_column_int64(s, 3);
+	return spool_read(st->spool, &ref, err);
 }
 
 /* created - "2023-11-14T09:00:03Z": the stored time without its fraction */

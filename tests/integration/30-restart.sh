@@ -73,12 +73,26 @@ is "the agent got each message once, in a conversation of its own" "$(printf '%s
     "$(for i in $(seq 1 $N); do echo "Order question $i (1)"; done | sort)"
 is "then nothing more" "$(api_me_conversation)" null
 
-# the database (routed keeps STATE_DIR/postroom.db), when sqlite3 is there
+# the database (routed keeps STATE_DIR/postroom.db and postroom.db-raw/), when
+# sqlite3 is there
 if command -v sqlite3 > /dev/null; then
 	db=$H_STATE/postroom.db
 	q() { sqlite3 "file:$db?mode=ro" "$1" 2>&1; }
 	is "sqlite: $N messages, all in" "$(q "SELECT count(*), count(DISTINCT \"key\") FROM messages WHERE direction = 'in'")" "$N|$N"
 	is "sqlite: $N conversations, all closed DONE" "$(q "SELECT count(*) FROM conversations WHERE status = 'closed' AND disposition = 'DONE'")" $N
+	# the raw messages, in the spool beside it: each as the server sent it
+	# (CRLF), and nothing written for the duplicates
+	same=0
+	for i in $(seq 1 $N); do
+		where=$(q "SELECT raw_segment, raw_offset, raw_length FROM messages WHERE \"key\" = 'support/$uv/$i'")
+		IFS='|' read -r seg off len <<< "$where"
+		seg=$(printf '%s-raw/%08d' "$db" "$seg")
+		cmp -s <(tail -c +$((off + 1)) "$seg" | head -c "$len") <(sed 's/$/\r/' "$H_DIR/m$i.eml") &&
+		    same=$((same + 1))
+	done
+	is "spool: the raw message of each of the $N, byte for byte" "$same" $N
+	is "spool: as long as the $N messages, not a byte more" \
+	    "$(cat "$db"-raw/* | wc -c)" "$(q "SELECT sum(raw_length) FROM messages")"
 else
 	note "sqlite3 is not installed: the database is not looked at"
 fi

@@ -8,7 +8,7 @@
 START_TEST(test_schema)
 {
 	struct fixture *f = fixture_new();
-	g_autofree char *mode = NULL, *db = g_strdup(f->st->path);
+	g_autofree char *mode = NULL, *db = g_strdup(f->st->path), *spool_dir = NULL;
 	g_autoptr(GError) err = NULL;
 	sqlite3 *other;
 
@@ -17,8 +17,12 @@ START_TEST(test_schema)
 	ck_assert_int_eq(sql_int(f, "PRAGMA synchronous", NULL), 2);	/* FULL */
 	mode = sql_text(f, "PRAGMA journal_mode");
 	ck_assert_str_eq(mode, "wal");
-	/* set before WAL, or it would have stayed 4096 */
-	ck_assert_int_eq(sql_int(f, "PRAGMA page_size", NULL), 65536);
+	/* the raw messages are in the spool: SQLite's own 4 KB pages suit what is left */
+	ck_assert_int_eq(sql_int(f, "PRAGMA page_size", NULL), 4096);
+	ck_assert_int_eq(sql_int(f,
+	    "SELECT count(*) FROM pragma_table_info('messages') WHERE name LIKE 'raw_%'", NULL), 3);
+	spool_dir = g_strconcat(db, STORE_SPOOL_SUFFIX, NULL);
+	ck_assert(g_file_test(spool_dir, G_FILE_TEST_IS_DIR));
 	/* an attachment's bytes are in the raw message, not in a column */
 	ck_assert_int_eq(sql_int(f,
 	    "SELECT count(*) FROM pragma_table_info('attachments') WHERE name = 'data'", NULL), 0);
@@ -53,6 +57,9 @@ START_TEST(test_dedup)
 	struct thread_result first = { 0 }, again = { 0 };
 	json_t *r = rec("support/1700000000/42", "support", "abc@example.net", NULL, NULL,
 	    "zoe@example.net", "Où est ma commande ?");
+	g_autoptr(GBytes) raw = NULL;
+	g_autofree char *segment = NULL, *spooled = NULL;
+	gsize len;
 
 	json_object_set_new(r, "attachments", json_pack("[{s:s, s:s, s:I, s:n, s:b, s:I}]",
 	    "filename", "invoice.pdf", "content_type", "application/pdf", "size", (json_int_t)12,
@@ -72,8 +79,16 @@ START_TEST(test_dedup)
 	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages", NULL), 1);
 	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM conversations", NULL), 1);
 	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM attachments", NULL), 1);
-	ck_assert_int_eq(sql_int(f, "SELECT length(raw) FROM messages WHERE \"key\" = ?",
-	    "support/1700000000/42"), strlen("RAW MESSAGE"));
+	/* the raw message once, in the spool: the duplicate wrote nothing */
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages WHERE raw IS NULL"
+	    " AND raw_segment = 1 AND raw_offset = 0 AND raw_length = ?", "11"), 1);
+	raw = store_message_raw(f->st, sql_int(f, "SELECT id FROM messages", NULL), &err);
+	ck_assert_msg(raw != NULL, "%s", err ? err->message : "");
+	ck_assert_mem_eq(g_bytes_get_data(raw, NULL), "RAW MESSAGE", g_bytes_get_size(raw));
+	ck_assert_uint_eq(g_bytes_get_size(raw), strlen("RAW MESSAGE"));
+	segment = g_strconcat(f->st->path, STORE_SPOOL_SUFFIX "/00000001", NULL);
+	ck_assert(g_file_get_contents(segment, &spooled, &len, NULL));
+	ck_assert_uint_eq(len, strlen("RAW MESSAGE"));
 	ck_assert_int_eq(sql_int(f, "SELECT uidvalidity FROM messages WHERE \"key\" = ?",
 	    "support/1700000000/42"), 1700000000);
 	/* the metadata, and where the bytes are in the raw message */
@@ -219,6 +234,112 @@ START_TEST(test_contacts)
 }
 END_TEST
 
+/* spool_read of a fresh spool's ref: the bytes given */
+static void
+assert_spooled(struct spool *sp, const struct spool_ref *ref, const char *want)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GBytes) got = spool_read(sp, ref, &err);
+
+	ck_assert_msg(got != NULL, "%s", err ? err->message : "");
+	ck_assert_uint_eq(g_bytes_get_size(got), strlen(want));
+	ck_assert_mem_eq(g_bytes_get_data(got, NULL), want, strlen(want));
+}
+
+/* The spool: segments filled to their size and the next one started, the
+ * last one gone on with after a reopen, a rolled-back message's bytes never
+ * in anyone's way, and a ref past the end an error. */
+START_TEST(test_spool)
+{
+	g_autofree char *dir = fixture_dir(), *spool_dir = g_build_filename(dir, "raw", NULL);
+	g_autoptr(GError) err = NULL;
+	struct spool_ref a, b, c, d, past;
+	struct spool *sp = spool_open(spool_dir, 16, &err);
+	g_autoptr(GBytes) ten = g_bytes_new_static("0123456789", 10);
+	g_autoptr(GBytes) other = g_bytes_new_static("abcdefghij", 10);
+	g_autoptr(GBytes) big = g_bytes_new_static("a message larger than a segment", 31);
+
+	ck_assert_msg(sp != NULL, "%s", err ? err->message : "");
+	ck_assert(spool_append(sp, ten, &a, &err));
+	ck_assert(spool_append(sp, other, &b, &err));	/* 20 > 16: the next segment */
+	ck_assert(spool_sync(sp, &err));
+	ck_assert_uint_eq(a.segment, 1);
+	ck_assert_uint_eq(a.offset, 0);
+	ck_assert_uint_eq(b.segment, 2);
+	ck_assert_uint_eq(b.offset, 0);
+	assert_spooled(sp, &a, "0123456789");
+	assert_spooled(sp, &b, "abcdefghij");
+	spool_close(sp);
+
+	/* reopened: on with the last segment, where it ended */
+	sp = spool_open(spool_dir, 16, &err);
+	ck_assert_msg(sp != NULL, "%s", err ? err->message : "");
+	ck_assert(spool_append(sp, big, &c, &err));	/* larger than any segment: its own */
+	ck_assert_uint_eq(c.segment, 3);
+	ck_assert(spool_append(sp, ten, &d, &err));
+	ck_assert_uint_eq(d.segment, 4);
+	ck_assert(spool_sync(sp, &err));
+	assert_spooled(sp, &c, "a message larger than a segment");
+	assert_spooled(sp, &d, "0123456789");
+	assert_spooled(sp, &a, "0123456789");
+
+	past = d;
+	past.offset = 5;
+	ck_assert(spool_read(sp, &past, &err) == NULL);
+	ck_assert_msg(strstr(err->message, "ends before") != NULL, "%s", err->message);
+	spool_close(sp);
+	rm_rf(dir);
+}
+END_TEST
+
+/* A message rolled back with its savepoint leaves bytes in the spool that
+ * no row points at; the next one is read back whole, and so is a row from
+ * before the spool, whose bytes are in the raw column. */
+START_TEST(test_spool_rollback)
+{
+	struct fixture *f = fixture_new();
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GPtrArray) gone = record_parts("NEVER STORED", FIXTURE_BODY, NULL);
+	g_autoptr(GPtrArray) kept = record_parts("STORED", FIXTURE_BODY, NULL);
+	g_autoptr(GBytes) raw = NULL, old = NULL;
+	struct thread_result res = { 0 };
+	json_t *r1 = rec("support/1/1", "support", "a@x", NULL, NULL, "zoe@example.net", "one");
+	json_t *r2 = rec("support/1/2", "support", "b@x", NULL, NULL, "zoe@example.net", "two");
+	gint64 id;
+
+	ck_assert(store_begin(f->st, &err));
+	ck_assert(store_savepoint(f->st, &err));
+	ck_assert(thread_store(f->st, f->cfg, r1, gone, f->events, &res, &err));
+	thread_result_clear(&res);
+	store_rollback_savepoint(f->st);
+	ck_assert(thread_store(f->st, f->cfg, r2, kept, f->events, &res, &err));
+	thread_result_clear(&res);
+	ck_assert(store_commit(f->st, &err));
+
+	ck_assert_int_eq(sql_int(f, "SELECT count(*) FROM messages", NULL), 1);
+	ck_assert_int_eq(sql_int(f, "SELECT raw_offset FROM messages", NULL),
+	    strlen("NEVER STORED"));
+	id = sql_int(f, "SELECT id FROM messages", NULL);
+	raw = store_message_raw(f->st, id, &err);
+	ck_assert_msg(raw != NULL, "%s", err ? err->message : "");
+	ck_assert_uint_eq(g_bytes_get_size(raw), strlen("STORED"));
+	ck_assert_mem_eq(g_bytes_get_data(raw, NULL), "STORED", strlen("STORED"));
+
+	/* a row stored before schema 2 */
+	ck_assert_int_eq(sqlite3_exec(f->st->db, "UPDATE messages SET raw = CAST('OLD ROW' AS BLOB),"
+	    " raw_segment = NULL, raw_offset = NULL, raw_length = NULL", NULL, NULL, NULL),
+	    SQLITE_OK);
+	old = store_message_raw(f->st, id, &err);
+	ck_assert_msg(old != NULL, "%s", err ? err->message : "");
+	ck_assert_uint_eq(g_bytes_get_size(old), strlen("OLD ROW"));
+	ck_assert_mem_eq(g_bytes_get_data(old, NULL), "OLD ROW", strlen("OLD ROW"));
+	ck_assert(store_message_raw(f->st, id + 1, &err) == NULL);
+	json_decref(r1);
+	json_decref(r2);
+	fixture_free(f);
+}
+END_TEST
+
 START_TEST(test_reopen)
 {
 	struct fixture *f = fixture_new();
@@ -347,6 +468,8 @@ main(void)
 	tcase_add_test(tc, test_thread_references);
 	tcase_add_test(tc, test_thread_agent_reply);
 	tcase_add_test(tc, test_contacts);
+	tcase_add_test(tc, test_spool);
+	tcase_add_test(tc, test_spool_rollback);
 	tcase_add_test(tc, test_reopen);
 	tcase_add_loop_test(tc, test_bad_records, 0, UNIT_N(bad_records));
 	tcase_add_test(tc, test_odd_fields);

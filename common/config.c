@@ -31,7 +31,7 @@ static const struct cfg_key endpoint_keys[] = {
 };
 
 static const struct cfg_key fetchd_keys[] = {
-	{ "window", CFG_INT, "64", 1, 10000, NULL,
+	{ "window", CFG_INT, "256", 1, 10000, NULL,
 	  "messages an account may have sent but not yet acknowledged" },
 	{ "resend_timeout", CFG_INT, "30", 1, 3600, NULL,
 	  "seconds before an unacknowledged message is sent again" },

@@ -13,8 +13,11 @@
 #   memory      fetchd's peak memory (VmHWM) fetching one ~50 MB message
 #
 # Without an argument it runs all three.  Environment: RUNS, COUNT, SEED (1),
-# PUSH_COUNT, VARIANTS (postroom configurations besides the default, as
-# WINDOW:PARSED_INSTANCES, default "256:1"), SINKS (1: also time the
+# PUSH_COUNT, WINDOW (postroom's [fetchd] window, 256 as by default),
+# VARIANTS (postroom configurations besides that, as WINDOW:PARSED_INSTANCES,
+# default "64:1"), TOOLS (which first-sync rows: "postroom mbsync fetchmail
+# bare"), PERF=1 (perf record -g on each postroom daemon during the first
+# sync, kept in the log directory), SINKS (1: also time the
 # pipeline cut short by bench/mailbox-sink, acknowledging in routed's place,
 # then in parsed's: where the time goes; empty: not), CACHE (where the generated
 # corpus is kept between runs, /tmp/postroom-bench), KEEP=1 (keep the
@@ -32,7 +35,8 @@ RUNS=${RUNS:-3}
 COUNT=${COUNT:-5000}
 SEED=${SEED:-1}
 PUSH_COUNT=${PUSH_COUNT:-200}
-VARIANTS=${VARIANTS-256:1}
+WINDOW=${WINDOW:-256}
+VARIANTS=${VARIANTS-64:1}
 SINKS=${SINKS-1}
 CACHE=${CACHE:-/tmp/postroom-bench}
 HZ=$(getconf CLK_TCK)
@@ -216,6 +220,26 @@ sink_start() {
 	case " ${H_DAEMONS[*]} " in *" sink "*) ;; *) H_DAEMONS+=(sink) ;; esac
 }
 
+# perf_start NAME... - with PERF=1, `perf record -g` on each daemon named
+# until perf_stop; the profiles go to the log directory as perf-NAME.data
+perf_start() {
+	local n
+	B_PERF=()
+	[ -n "${PERF:-}" ] || return 0
+	for n in "$@"; do
+		perf record -q -g -F 1999 -o "$H_LOG/perf-$n.data" -p "$(h_pid "$n")" 2>/dev/null &
+		B_PERF+=($!)
+	done
+	nap 0.5
+}
+
+perf_stop() {
+	[ ${#B_PERF[@]} -gt 0 ] || return 0
+	kill -INT "${B_PERF[@]}" 2>/dev/null
+	wait "${B_PERF[@]}" 2>/dev/null
+	B_PERF=()
+}
+
 # run_postroom WINDOW PARSED [SINK] - one first sync through the pipeline;
 # SINK "routed": mailbox-sink acknowledges in routed's place; "parsed": in
 # parsed's and routed's.  Sets R_SECS R_CPU R_DOVECOT R_DETAIL.
@@ -247,6 +271,7 @@ run_postroom() {
 	wait_for "[ -S $H_RUN/acks.sock ] && [ \$(ls $H_RUN/parsed*.sock 2>/dev/null | wc -l) -ge $np ]" 20 ||
 	    { fail "$what: the stages do not start"; stop_all "${names[@]}"; return 1; }
 	sync
+	perf_start "${names[@]}"
 	c0=$(dovecot_ticks)
 	t0=$(now_us)
 	h_start fetchd-support
@@ -258,6 +283,7 @@ run_postroom() {
 	fi
 	t1=$(now_us)
 	c1=$(dovecot_ticks)
+	perf_stop
 	names=(fetchd-support "${names[@]}")
 	R_CPU=0
 	for n in "${names[@]}"; do
@@ -403,7 +429,7 @@ bench_first_sync() {
 	run_bare support || bail "imap-bare cannot read the mailbox"
 	B_BYTES=$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' "$H_LOG/imap-bare.out")
 	note "$COUNT messages, $B_BYTES bytes (sum of RFC822.SIZE); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-	order=(postroom mbsync fetchmail bare)
+	order=(${TOOLS:-postroom mbsync fetchmail bare})
 	for v in $VARIANTS; do order+=("postroom-$v"); done
 	[ -n "$SINKS" ] && order+=(sink-routed sink-parsed)
 	for ((r = 0; r < RUNS; r++)); do
@@ -412,9 +438,9 @@ bench_first_sync() {
 			B_FUZZ=no
 			fuzzing && B_FUZZ=yes
 			case $tool in
-			postroom) run_postroom 64 1 ;;
+			postroom) run_postroom "$WINDOW" 1 ;;
 			postroom-*) v=${tool#postroom-}; run_postroom "${v%%:*}" "${v#*:}" ;;
-			sink-*) run_postroom 64 1 "${tool#sink-}" ;;
+			sink-*) run_postroom "$WINDOW" 1 "${tool#sink-}" ;;
 			mbsync) run_mbsync ;;
 			fetchmail) run_fetchmail ;;
 			bare) run_bare ;;
@@ -427,22 +453,28 @@ bench_first_sync() {
 		echo
 		echo "First sync: $COUNT messages, $(awk -v b="$B_BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB, IMAPS on 127.0.0.1, median of $RUNS runs"
 		printf '%-38s %7s %7s %7s %8s %8s   %s\n' tool seconds msg/s MB/s "CPU s" "dovecot" runs
-		sync_row postroom "postroom (window 64, 1 parsed)" pr
+		sync_row postroom "postroom (window $WINDOW, 1 parsed)" pr
 		for v in $VARIANTS; do
 			w=${v%%:*} p=${v#*:}
 			sync_row "postroom-$v" "postroom (window $w, $p parsed)" "v${w}_$p"
 		done
 		if [ -n "$SINKS" ]; then
-			sync_row sink-routed "  fetchd + parsed, no routed (w64)" sr
-			sync_row sink-parsed "  fetchd alone, no parsed (w64)" sp
+			sync_row sink-routed "  fetchd + parsed, no routed (w$WINDOW)" sr
+			sync_row sink-parsed "  fetchd alone, no parsed (w$WINDOW)" sp
 		fi
 		sync_row mbsync "mbsync (FSync yes, the default)" mbsync
 		sync_row fetchmail "fetchmail --keep --all, MDA to files" fetchmail
 		sync_row bare "imap-bare (ceiling)" bare
 		echo "# CPU s: the client's processes (postroom: fetchd + parsed + routed); dovecot: imap + imap-login"
-		awk -v p="${MSGS[pr]}" -v m="${MSGS[mbsync]}" -v b="${MSGS[bare]}" 'BEGIN {
-			printf "# targets: postroom >= 1.5 x mbsync: %.2f x (%s); >= 0.5 x imap-bare: %.2f x (%s)\n",
-			    p / m, (p / m >= 1.5 ? "met" : "MISSED"), p / b, (p / b >= 0.5 ? "met" : "MISSED") }'
+		awk -v p="${MSGS[pr]}" -v m="${MSGS[mbsync]}" -v b="${MSGS[bare]}" '
+			function verdict(r, want) {
+				return (p == "" || r == "") ? "not measured" : \
+				    sprintf("%.2f x (%s)", p / r, p / r >= want ? "met" : "MISSED")
+			}
+			BEGIN {
+				printf "# targets: postroom >= 1.5 x mbsync: %s; >= 0.5 x imap-bare: %s\n",
+				    verdict(m, 1.5), verdict(b, 0.5)
+			}'
 		for v in postroom $(for x in $VARIANTS; do echo "postroom-$x"; done) sink-routed sink-parsed; do
 			[ -f "$H_DIR/results/$v" ] &&
 			    echo "# $v CPU s (median run):$(sort -n "$H_DIR/results/$v" | sed -n "$(( ($(wc -l < "$H_DIR/results/$v") + 1) / 2 ))p" | cut -d' ' -f5-)"
@@ -543,7 +575,7 @@ PY
 	account_write big 60
 	rm -rf "$H_STATE"
 	mkdir -p "$H_STATE"
-	pipeline_config 64 1
+	pipeline_config "$WINDOW" 1
 	h_start parsed-0
 	h_start routed
 	wait_for "[ -S $H_RUN/routed.sock ] && [ -S $H_RUN/parsed.sock ]" 20 || bail "routed and parsed do not start"

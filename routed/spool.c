@@ -52,19 +52,19 @@ segment_path(struct spool *sp, guint segment)
 	return g_build_filename(sp->dir, name, NULL);
 }
 
-/* fsync_dir - make a new file's name as durable as its bytes */
+/* fsync_dir - make a new name in dir as durable as what it names */
 static gboolean
-fsync_dir(struct spool *sp, GError **err)
+fsync_dir(const char *dir, GError **err)
 {
-	int fd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int e;
 
 	if (fd < 0)
-		return fail(err, errno, "cannot open", sp->dir);
+		return fail(err, errno, "cannot open", dir);
 	if (fsync(fd) != 0) {
 		e = errno;
 		close(fd);
-		return fail(err, e, "cannot sync", sp->dir);
+		return fail(err, e, "cannot sync", dir);
 	}
 	close(fd);
 	return TRUE;
@@ -87,7 +87,7 @@ segment_open(struct spool *sp, guint segment, GError **err)
 		close(fd);
 		return fail(err, e, "cannot stat", path);
 	}
-	if (created && !fsync_dir(sp, err)) {
+	if (created && !fsync_dir(sp->dir, err)) {
 		close(fd);
 		return FALSE;
 	}
@@ -110,9 +110,15 @@ spool_open(const char *dir, guint64 segment_max, GError **err)
 	sp->dir = g_strdup(dir);
 	sp->fd = -1;
 	sp->max = segment_max;
-	if (g_mkdir_with_parents(dir, 0700) != 0) {
-		fail(err, errno, "cannot create", dir);
-		return NULL;
+	if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+		g_autofree char *parent = g_path_get_dirname(dir);
+
+		if (g_mkdir_with_parents(dir, 0700) != 0) {
+			fail(err, errno, "cannot create", dir);
+			return NULL;
+		}
+		if (!fsync_dir(parent, err))
+			return NULL;
 	}
 	if (!(d = g_dir_open(dir, 0, err)))
 		return NULL;

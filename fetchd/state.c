@@ -22,6 +22,7 @@
  * the new one, never a torn line.
  */
 #include "fetchd.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -211,23 +212,6 @@ state_load(const char *path, struct state *st, GError **err)
 	return TRUE;
 }
 
-/* write_all - every byte, or FALSE with errno */
-static gboolean
-write_all(int fd, const char *p, gsize len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return FALSE;
-		p += n;
-		len -= n;
-	}
-	return TRUE;
-}
-
 /* fail - err from errno: "what path: reason" */
 static gboolean
 fail(GError **err, const char *what, const char *path)
@@ -287,7 +271,7 @@ state_save(const char *path, const struct state *st, GError **err)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd < 0)
 		return fail(err, "unable to create", tmp);
-	if (!write_all(fd, text, strlen(text)) || fsync(fd) != 0) {
+	if (!file_write_all(fd, text, strlen(text)) || fsync(fd) != 0) {
 		int saved = errno;
 
 		close(fd);
@@ -306,17 +290,8 @@ state_save(const char *path, const struct state *st, GError **err)
 		errno = saved;
 		return fail(err, "unable to rename to", path);
 	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(err, "unable to open", dir);
-	if (fsync(fd) != 0) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
+	if (!file_sync_dir(dir))
 		return fail(err, "unable to fsync", dir);
-	}
-	close(fd);
 	return TRUE;
 }
 

@@ -54,20 +54,10 @@ static struct record *headers_only(const char *data, gsize len);
 
 static const char *const fallback_charsets[] = { "utf-8", "windows-1252", NULL };
 
-/* in_base64[c]: 1 when byte c is in base64's alphabet, 0 when GMime's
- * decoder skips it; mime_init fills it */
-static guint8 in_base64[256];
-
 /* mime_init - once per process, before any mime_parse */
 void
 mime_init(void)
 {
-	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-	for (const char *c = alphabet; *c; c++)
-		in_base64[(guint8)*c] = 1;
-
 	/* An embedded message is one attachment, its bytes as in the source:
 	 * GMime keeps it as a leaf (a window on the raw message, like any
 	 * part's content) instead of parsing it, which parsed never needs.
@@ -662,7 +652,9 @@ stream_size(GMimeDataWrapper *dw)
  * NEON on ARM, plain code elsewhere); a comparison gives 0xff or 0 per byte */
 typedef guint8 bytes16 __attribute__((vector_size(16)));
 
-/* base64_taken - how many of in[0..len) are in base64's alphabet */
+/* base64_taken - how many of in[0..len) are in base64's alphabet (A-Z,
+ * a-z: c | 0x20 folds the case; 0-9, '+', '/'), the bytes GMime's decoder
+ * does not skip */
 static gsize
 base64_taken(const guint8 *in, gsize len)
 {
@@ -682,8 +674,10 @@ base64_taken(const guint8 *in, gsize len)
 		for (int lane = 0; lane < 16; lane++)
 			taken += count[lane];
 	}
+	/* the rest one at a time, the same test */
 	for (; i < len; i++)
-		taken += in_base64[in[i]];
+		taken += (guint8)((in[i] | 0x20) - 'a') < 26 || (guint8)(in[i] - '0') < 10 ||
+		    in[i] == '+' || in[i] == '/';
 	return taken;
 }
 

@@ -16,6 +16,7 @@
  * not acknowledged comes again from fetchd.
  */
 #include "routed.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,24 +53,6 @@ segment_path(struct spool *sp, guint segment)
 	return g_build_filename(sp->dir, name, NULL);
 }
 
-/* fsync_dir - make a new name in dir as durable as what it names */
-static gboolean
-fsync_dir(const char *dir, GError **err)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int e;
-
-	if (fd < 0)
-		return fail(err, errno, "cannot open", dir);
-	if (fsync(fd) != 0) {
-		e = errno;
-		close(fd);
-		return fail(err, e, "cannot sync", dir);
-	}
-	close(fd);
-	return TRUE;
-}
-
 /* segment_open - make segment the one appended to (created if need be) */
 static gboolean
 segment_open(struct spool *sp, guint segment, GError **err)
@@ -87,9 +70,11 @@ segment_open(struct spool *sp, guint segment, GError **err)
 		close(fd);
 		return fail(err, e, "cannot stat", path);
 	}
-	if (created && !fsync_dir(sp->dir, err)) {
+	if (created && !file_sync_dir(sp->dir)) {
+		int e = errno;
+
 		close(fd);
-		return FALSE;
+		return fail(err, e, "cannot sync", sp->dir);
 	}
 	if (sp->fd >= 0)
 		close(sp->fd);
@@ -117,8 +102,10 @@ spool_open(const char *dir, guint64 segment_max, GError **err)
 			fail(err, errno, "cannot create", dir);
 			return NULL;
 		}
-		if (!fsync_dir(parent, err))
+		if (!file_sync_dir(parent)) {
+			fail(err, errno, "cannot sync", parent);
 			return NULL;
+		}
 	}
 	if (!(d = g_dir_open(dir, 0, err)))
 		return NULL;
@@ -151,29 +138,21 @@ spool_append(struct spool *sp, GBytes *raw, struct spool_ref *ref, GError **err)
 {
 	gsize len;
 	const char *p = g_bytes_get_data(raw, &len);
-	gsize done = 0;
 
 	/* a full segment: make sure of it, then start the next one */
 	if (sp->end > 0 && sp->end + len > sp->max) {
 		if (!spool_sync(sp, err) || !segment_open(sp, sp->segment + 1, err))
 			return FALSE;
 	}
-	while (done < len) {
-		ssize_t n = write(sp->fd, p + done, len - done);
+	if (!file_write_all(sp->fd, p, len)) {
+		int e = errno;
+		g_autofree char *path = segment_path(sp, sp->segment);
+		struct stat sb;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			g_autofree char *path = segment_path(sp, sp->segment);
-			struct stat sb;
-
-			/* what did get written is garbage past the end no row points at */
-			if (fstat(sp->fd, &sb) == 0)
-				sp->end = (guint64)sb.st_size;
-			return fail(err, e, "cannot write to", path);
-		}
-		done += (gsize)n;
+		/* what did get written is garbage past the end no row points at */
+		if (fstat(sp->fd, &sb) == 0)
+			sp->end = (guint64)sb.st_size;
+		return fail(err, e, "cannot write to", path);
 	}
 	sp->dirty = TRUE;
 	ref->segment = sp->segment;
